@@ -1,0 +1,29 @@
+# The two commands of the README: `make dev` (run the lakehouse) and `make test` (pass the tests).
+# Both set everything up first (scripts/setup.sh is idempotent and quick when nothing changed).
+SHELL := /bin/bash
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: setup dev test quality generate bench lock clean
+
+setup:
+	@scripts/setup.sh
+
+dev: setup
+	.venv/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+
+test: setup
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+generate: setup
+	.venv/bin/lakehouse-generate $(ARGS)
+
+bench: setup
+	.venv/bin/python -m benchmarks $(ARGS)
+
+lock:
+	.venv/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf data/warehouse data/checkpoints data/dagster_home

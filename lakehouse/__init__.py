@@ -1,0 +1,1 @@
+"""A lakehouse on Dagster software-defined assets, PySpark and Delta Lake."""

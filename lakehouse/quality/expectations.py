@@ -1,0 +1,129 @@
+"""Expectations: named row rules with an action, evaluated in one pass before anything is written.
+
+A rule is a Spark SQL boolean expression; a row passes when it is TRUE (NULL counts as a
+failure, so a missing value never slips through). The action says what a failing row does:
+
+* ``warn``: the row is kept and counted;
+* ``drop``: the row goes to the asset's quarantine table, with ``_failed_expectations`` naming
+  every rule it broke;
+* ``fail``: the asset fails before writing; the message names the rule, the table, the
+  partitions and up to 5 sample rows.
+
+Example::
+
+    rules = ExpectationSet("silver.sales", [
+        Expectation("sale_id_not_null", "sale_id IS NOT NULL"),
+        Expectation("quantity_positive", "quantity > 0"),
+        Expectation("amount_not_huge", "amount < 100000", Action.WARN),
+    ])
+    checked = rules.evaluate(bronze)          # + _failed_expectations, _kept
+    outcome = rules.outcome(checked, partitions="2025-01-01")   # counts; raises on a fail rule
+    valid, quarantine = rules.split(checked)
+    outcome.metadata()                        # per-rule counts for the materialization
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+FAILED = "_failed_expectations"
+KEPT = "_kept"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SAMPLE_ROWS = 5
+
+
+class Action(StrEnum):
+    WARN = "warn"
+    DROP = "drop"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One rule: ``condition`` (Spark SQL, TRUE = pass) and what a failing row does."""
+
+    name: str
+    condition: str
+    action: Action = Action.DROP
+
+
+class ExpectationFailure(dg.Failure):
+    """A ``fail`` rule was broken; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Counts of one evaluation: rows seen, and rows failing each rule."""
+
+    table: str
+    rows: int
+    failed: Mapping[str, int]
+    expectations: tuple[Expectation, ...] = field(default=())
+
+    def metadata(self) -> dict[str, dg.MetadataValue]:
+        """Materialization metadata: ``expectation/<rule>/failed`` per rule plus a summary table."""
+        metadata: dict[str, dg.MetadataValue] = {
+            f"expectation/{e.name}/failed": dg.MetadataValue.int(self.failed.get(e.name, 0)) for e in self.expectations
+        }
+        metadata["expectations"] = dg.MetadataValue.md(
+            "| rule | action | passed | failed |\n|---|---|---|---|\n"
+            + "\n".join(
+                f"| `{e.name}` | {e.action} | {self.rows - self.failed.get(e.name, 0)} | {self.failed.get(e.name, 0)} |"
+                for e in self.expectations
+            )
+        )
+        return metadata
+
+
+class ExpectationSet:
+    """The expectations of one table; rule names are unique and lower_snake_case."""
+
+    def __init__(self, table: str, expectations: Iterable[Expectation]):
+        self.table = table
+        self.expectations = tuple(expectations)
+        names = [e.name for e in self.expectations]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"{table}: expectation names must be unique, repeated: {duplicated}")
+        bad = [n for n in names if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"{table}: expectation names must be lower_snake_case: {bad}")
+
+    def evaluate(self, frame: DataFrame) -> DataFrame:
+        """``frame`` plus ``_failed_expectations`` (every rule broken) and ``_kept`` (no drop/fail rule broken)."""
+        broken = [F.when(~F.coalesce(F.expr(e.condition), F.lit(False)), F.lit(e.name)) for e in self.expectations]
+        blocking = [e.name for e in self.expectations if e.action != Action.WARN]
+        failed = F.filter(F.array(*broken), lambda name: name.isNotNull()) if broken else F.array().cast("array<string>")
+        return frame.withColumn(FAILED, failed).withColumn(
+            KEPT, ~F.arrays_overlap(F.col(FAILED), F.array(*[F.lit(n) for n in blocking]).cast("array<string>"))
+            if blocking else F.lit(True)
+        )
+
+    def outcome(self, checked: DataFrame, partitions: str) -> Outcome:
+        """Count failures per rule in one pass; raise :class:`ExpectationFailure` if a ``fail`` rule broke."""
+        counts = checked.select(F.explode(FAILED).alias("rule")).groupBy("rule").count().collect()
+        rows = checked.count()
+        outcome = Outcome(self.table, rows, {r["rule"]: r["count"] for r in counts}, self.expectations)
+        for rule in (e for e in self.expectations if e.action == Action.FAIL and outcome.failed.get(e.name)):
+            sample = checked.where(F.array_contains(FAILED, rule.name)).drop(FAILED, KEPT).limit(SAMPLE_ROWS).collect()
+            raise ExpectationFailure(
+                description=(
+                    f"{self.table} partitions {partitions}: rule '{rule.name}' ({rule.condition}) failed on "
+                    f"{outcome.failed[rule.name]} of {rows} rows; nothing was written. Sample rows:\n"
+                    + "\n".join(str(row.asDict()) for row in sample)
+                    + "\nFix the source data (or the rule) and materialize these partitions again."
+                ),
+                metadata=outcome.metadata(),
+            )
+        return outcome
+
+    def split(self, checked: DataFrame) -> tuple[DataFrame, DataFrame]:
+        """(rows kept, rows for quarantine); quarantine rows keep ``_failed_expectations``."""
+        return checked.where(KEPT).drop(FAILED, KEPT), checked.where(~F.col(KEPT)).drop(KEPT)

@@ -1,0 +1,49 @@
+"""The landing zone: where sources drop raw files (read-only for the lakehouse).
+
+Listing happens in plain Python (no Spark), so it is cheap enough for sensors too. A day whose
+folder does not exist is an error naming the path; an existing empty folder is a day with no
+sales. Only ``*.json`` files count: temporary or hidden files a source is still writing
+(``.part``, ``_tmp``, dot-files) are ignored.
+
+Example::
+
+    landing = LandingZone(root="data/landing")
+    landing.sales_files(["2025-01-01"])   # ['/abs/data/landing/sales/2025-01-01/part-0000.json', ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+
+class LandingZone(dg.ConfigurableResource):
+    """Lists the raw files of the landing zone."""
+
+    root: str = Field(description="Root folder of the landing zone (env LAKEHOUSE_LANDING).")
+
+    def sales_folder(self, day: str) -> Path:
+        return Path(self.root) / "sales" / day
+
+    def sales_files(self, days: Sequence[str]) -> list[str]:
+        """All sales JSON files of ``days``; fails naming every missing day folder."""
+        missing = [self.sales_folder(day) for day in days if not self.sales_folder(day).is_dir()]
+        if missing:
+            raise dg.Failure(
+                description=(
+                    f"No landing folder for {len(missing)} sales day(s): "
+                    + ", ".join(str(p) for p in missing)
+                    + ". The source has not delivered these days yet: wait for the delivery, or "
+                    "materialize only days that have a folder. An existing empty folder means "
+                    "'no sales that day' and gives an empty partition."
+                ),
+                metadata={"missing_folders": [str(p) for p in missing]},
+            )
+        return [str(path) for day in days for path in sorted(self.sales_folder(day).glob("*.json")) if _visible(path)]
+
+
+def _visible(path: Path) -> bool:
+    return path.is_file() and not path.name.startswith((".", "_"))

@@ -1,0 +1,69 @@
+"""Where the lakehouse reads and writes, decided once from the environment.
+
+Only :mod:`lakehouse.definitions` calls :meth:`LakehouseSettings.from_env`; everything else
+receives the settings (or a resource built from them) as an argument, so tests can point a
+whole lakehouse at a ``tmp_path`` without touching the environment.
+
+Example::
+
+    settings = LakehouseSettings.from_env()          # honours LAKEHOUSE_* variables
+    settings = LakehouseSettings.for_root(tmp_path)  # landing/warehouse/checkpoints under tmp_path
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_START_DATE = "2025-01-01"
+
+
+@dataclass(frozen=True)
+class LakehouseSettings:
+    landing: Path
+    warehouse: Path
+    checkpoints: Path
+    start_date: str = DEFAULT_START_DATE
+    spark_master: str = "local[*]"
+    jars_dir: Path = PROJECT_ROOT / ".cache" / "jars"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
+        """Settings from ``LAKEHOUSE_*`` variables, defaulting to folders under ``data/``.
+
+        Relative paths are taken from the project root, so ``dagster dev`` started from any
+        folder finds the same tables.
+        """
+        env = os.environ if env is None else env
+        data = PROJECT_ROOT / "data"
+        settings = cls(
+            landing=_path(env.get("LAKEHOUSE_LANDING"), data / "landing"),
+            warehouse=_path(env.get("LAKEHOUSE_WAREHOUSE"), data / "warehouse"),
+            checkpoints=_path(env.get("LAKEHOUSE_CHECKPOINTS"), data / "checkpoints"),
+            start_date=env.get("LAKEHOUSE_START_DATE", DEFAULT_START_DATE),
+            spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
+            jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
+        )
+        date.fromisoformat(settings.start_date)  # fail at load, naming the bad value
+        return settings
+
+    @classmethod
+    def for_root(cls, root: Path, **overrides) -> LakehouseSettings:
+        """Settings with landing, warehouse and checkpoints under one folder (tests, demos)."""
+        return cls(
+            landing=root / "landing",
+            warehouse=root / "warehouse",
+            checkpoints=root / "checkpoints",
+            **overrides,
+        )
+
+
+def _path(value: str | None, default: Path) -> Path:
+    if not value:
+        return default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets up everything the lakehouse needs, idempotently: Java check, .venv with the pinned
+# dependencies (requirements.lock), the Delta JARs in .cache/jars, a sample landing zone in
+# data/landing (only if there is none) and DAGSTER_HOME in data/dagster_home.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# --- Python 3.11/3.12 ---------------------------------------------------------------
+PYTHON=""
+for candidate in ${PYTHON_BIN:-} python3.11 python3.12 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 12) else 1)' 2>/dev/null; then
+    PYTHON=$(command -v "$candidate"); break
+  fi
+done
+[ -n "$PYTHON" ] || die "Python 3.11 or 3.12 is required (set PYTHON_BIN=/path/to/python3.11)."
+
+# --- Java 17+ (Spark 4 runs on the JVM) ---------------------------------------------
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing a Java 17 runtime with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    die "Java 17 or newer is required by Spark 4: install a JDK/JRE 17+ (e.g. 'apt-get install openjdk-17-jre-headless' or 'brew install openjdk@17') and make 'java' available on PATH."
+  fi
+fi
+
+# --- virtualenv with pinned dependencies ---------------------------------------------
+lock_hash=$(cat requirements.lock pyproject.toml | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $PYTHON"
+  "$PYTHON" -m venv .venv
+fi
+if [ "$(cat .venv/.lock-hash 2>/dev/null)" != "$lock_hash" ]; then
+  say "installing pinned dependencies (requirements.lock)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
+  .venv/bin/uv pip sync -q --python .venv/bin/python requirements.lock
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+  echo "$lock_hash" > .venv/.lock-hash
+fi
+
+# --- Delta JARs (resolved now so no run waits on a download) -------------------------
+.venv/bin/python -m lakehouse.jars --cache-dir .cache/jars >/dev/null
+say "Delta JARs ready in .cache/jars"
+
+# --- sample landing zone and Dagster home --------------------------------------------
+if [ ! -d data/landing/sales ]; then
+  say "generating a sample landing zone in data/landing"
+  .venv/bin/lakehouse-generate --out data/landing --quiet
+fi
+mkdir -p data/dagster_home
+[ -f data/dagster_home/dagster.yaml ] || cp config/dagster.yaml data/dagster_home/dagster.yaml
+say "ready"
