@@ -81,7 +81,7 @@ def read_json_lines(spark: SparkSession, files: Sequence[str], schema: T.StructT
             "_source_file",
             "_ingested_at",
         )
-        .where(F.trim("_line") != "")
+        .where(~F.col("_line").rlike(r"^\s*$"))
         .withColumn("_raw", F.from_json("_line", RAW_MAP))
     )
     records = lines.where(F.col("_raw").isNotNull()).select(

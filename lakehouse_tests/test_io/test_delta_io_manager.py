@@ -1,0 +1,129 @@
+"""The Delta IO manager on its own, with small assets, real Delta tables and a real instance."""
+
+from datetime import date
+
+import dagster as dg
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from lakehouse.io import DeltaIOManager, table_path
+from lakehouse.partitions import daily_partitions
+from lakehouse.resources import SparkResource
+
+DAILY = daily_partitions("2025-01-01")
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def _assets(rows_per_day: int = 3, shift_days: int = 0):
+    @dg.asset(key=["test", "events"], partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(),
+              metadata={"partition_expr": "day"})
+    def events(context: dg.AssetExecutionContext, spark: SparkResource):
+        days = [date.fromisoformat(k) for k in context.partition_keys]
+        rows = [(d, f"{d}-{i}", i) for d in days for i in range(rows_per_day)]
+        frame = spark.get_session().createDataFrame(rows, "day date, id string, n int")
+        return frame.withColumn("day", F.date_add("day", shift_days))
+
+    @dg.asset(key=["test", "event_totals"], partitions_def=DAILY, backfill_policy=dg.BackfillPolicy.single_run(),
+              metadata={"partition_expr": "day"}, ins={"events": dg.AssetIn(key=["test", "events"])})
+    def event_totals(events):
+        return events.groupBy("day").agg(F.count("*").alias("rows"))
+
+    @dg.asset(key=["test", "snapshot"])
+    def snapshot(spark: SparkResource):
+        return spark.get_session().createDataFrame([(rows_per_day,)], "n int")
+
+    return [events, event_totals, snapshot]
+
+
+def _run(tmp_path, instance, selection, first, last=None, **asset_args):
+    spark = SparkResource(master="local[2]")
+    defs = dg.Definitions(
+        assets=_assets(**asset_args),
+        resources={"spark": spark, "io_manager": DeltaIOManager(spark=spark, warehouse=str(tmp_path))},
+        executor=dg.in_process_executor,
+    )
+    job = defs.resolve_implicit_global_asset_job_def()
+    tags = {RANGE_START: first, RANGE_END: last or first} if first else {}
+    return job.execute_in_process(
+        instance=instance, tags=tags, raise_on_error=False,
+        asset_selection=[dg.AssetKey.from_user_string(s) for s in selection],
+    )
+
+
+def _files(spark, path):
+    return set(DeltaTable.forPath(spark, str(path)).toDF().inputFiles())
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_writes_exactly_the_partition_range_and_leaves_other_partitions_untouched(spark, tmp_path, instance):
+    assert _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-03").success
+    path = table_path(tmp_path, dg.AssetKey(["test", "events"]))
+    untouched = {f for f in _files(spark, path) if "2025-01-02" not in f}
+
+    assert _run(tmp_path, instance, ["test/events"], "2025-01-02", rows_per_day=5).success
+
+    table = spark.read.format("delta").load(str(path))
+    counts = {str(r["day"]): r["count"] for r in table.groupBy("day").count().collect()}
+    assert counts == {"2025-01-01": 3, "2025-01-02": 5, "2025-01-03": 3}
+    assert untouched <= _files(spark, path), "files of other partitions were rewritten"
+
+
+def test_rewriting_a_partition_is_idempotent(spark, tmp_path, instance):
+    for _ in range(2):
+        assert _run(tmp_path, instance, ["test/events"], "2025-01-01").success
+    table = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "events"]))))
+    assert table.count() == 3
+    assert table.select("id").distinct().count() == 3
+
+
+def test_rows_outside_the_partition_fail_the_write_and_leave_the_table_unchanged(spark, tmp_path, instance):
+    assert _run(tmp_path, instance, ["test/events"], "2025-01-01").success
+    result = _run(tmp_path, instance, ["test/events"], "2025-01-01", shift_days=1)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "test.events" in message and "2025-01-01" in message
+    table = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "events"]))))
+    assert [str(r["day"]) for r in table.select("day").distinct().collect()] == ["2025-01-01"]
+
+
+def test_inputs_are_read_for_the_needed_partitions_only(spark, tmp_path, instance):
+    assert _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-04").success
+    assert _run(tmp_path, instance, ["test/event_totals"], "2025-01-02", "2025-01-03").success
+    totals = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "event_totals"]))))
+    assert sorted((str(r["day"]), r["rows"]) for r in totals.collect()) == [("2025-01-02", 3), ("2025-01-03", 3)]
+
+
+def test_missing_upstream_table_fails_naming_the_table_and_what_to_do(tmp_path, instance):
+    result = _run(tmp_path, instance, ["test/event_totals"], "2025-01-02")
+    assert not result.success
+    message = str(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
+    assert "test.events" in message and "Materialize test/events first" in message
+
+
+def test_unpartitioned_asset_overwrites_its_table(spark, tmp_path, instance):
+    assert _run(tmp_path, instance, ["test/snapshot"], None).success
+    assert _run(tmp_path, instance, ["test/snapshot"], None, rows_per_day=7).success
+    rows = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "snapshot"])))).collect()
+    assert [r["n"] for r in rows] == [7]
+
+
+def test_materializations_carry_the_metadata_the_ui_renders(tmp_path, instance):
+    result = _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-02")
+    materializations = result.asset_materializations_for_node("test__events")
+    assert sorted(m.partition for m in materializations) == ["2025-01-01", "2025-01-02"]
+    metadata = materializations[0].metadata
+    assert metadata["dagster/row_count"].value == 6
+    assert metadata["dagster/table_name"].value == "test.events"
+    assert metadata["dagster/uri"].value.startswith("file://") and metadata["dagster/uri"].value.endswith("/test/events")
+    assert [c.name for c in metadata["dagster/column_schema"].schema.columns] == ["day", "id", "n"]
+    assert metadata["delta_version"].value == 0
+    assert metadata["files_written"].value >= 1 and metadata["bytes_written"].value > 0
+    assert metadata["rows_per_partition"].value == {"2025-01-01": 3, "2025-01-02": 3}
