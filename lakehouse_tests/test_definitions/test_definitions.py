@@ -1,0 +1,75 @@
+"""The definitions load as `dagster dev` loads them, and the asset graph matches its snapshot.
+
+A change to keys, dependencies, groups, partitions or backfill policies shows up here in review.
+Regenerate the snapshot deliberately with ``UPDATE_SNAPSHOTS=1 make test``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from lakehouse.definitions import build_definitions
+from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
+
+SNAPSHOT = Path(__file__).parent / "asset_graph.json"
+
+
+def test_dagster_definitions_validate_loads_the_workspace(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "LAKEHOUSE_WAREHOUSE": str(tmp_path / "warehouse")}
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bad_start_date_fails_at_load_naming_the_value():
+    try:
+        LakehouseSettings.from_env({"LAKEHOUSE_START_DATE": "2025-02-30"})
+    except ValueError as error:
+        assert "2025-02-30" in str(error) or "day is out of range" in str(error)
+    else:
+        raise AssertionError("an impossible start date was accepted")
+
+
+def graph_snapshot(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    snapshot = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = node.partitions_def
+        snapshot[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "partitions": None if partitions is None else {
+                "type": type(partitions).__name__,
+                "start": partitions.start.date().isoformat() if hasattr(partitions, "start") else None,
+                "cron": getattr(partitions, "cron_schedule", None),
+                "timezone": getattr(partitions, "timezone", None),
+            },
+            "backfill_policy": None if node.backfill_policy is None else node.backfill_policy.policy_type.value,
+            "kinds": sorted(node.kinds),
+            "partition_expr": (node.metadata or {}).get("partition_expr"),
+        }
+    return snapshot
+
+
+def test_asset_graph_matches_snapshot(tmp_path):
+    actual = graph_snapshot(build_definitions(LakehouseSettings.for_root(tmp_path)))
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
+    assert actual == json.loads(SNAPSHOT.read_text()), "asset graph changed: review it, then UPDATE_SNAPSHOTS=1"
+
+
+def test_every_asset_is_layer_keyed_grouped_by_layer_and_described(tmp_path):
+    graph = build_definitions(LakehouseSettings.for_root(tmp_path)).resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert len(key.path) == 2 and node.group_name == key.path[0], key
+        assert node.description and "\n" not in node.description.strip(), key
+        assert {"spark", "delta"} <= set(node.kinds), key
