@@ -83,6 +83,7 @@ def read_json_lines(spark: SparkSession, files: Sequence[str], schema: T.StructT
         )
         .where(~F.col("_line").rlike(r"^\s*$"))
         .withColumn("_raw", F.from_json("_line", RAW_MAP))
+        .persist()  # read and parsed once for both outputs; SparkResource clears it after the run
     )
     records = lines.where(F.col("_raw").isNotNull()).select(
         F.from_json("_line", schema).alias("_typed"), "_raw", *LINEAGE_COLUMNS

@@ -1,0 +1,1 @@
+"""Benchmarks of the lakehouse; run with ``make bench`` (``python -m benchmarks``)."""

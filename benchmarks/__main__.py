@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.backfill import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""Backfill benchmark: one single-run backfill of N days versus N separate runs, whole sales chain.
+
+Each mode runs the real ``dagster asset materialize`` CLI in a fresh process, as a run worker
+does: the single-run backfill is one process and one Spark JVM for the whole range; the separate
+runs are one process and one JVM per day, run one after another. Both write their own warehouse
+from the same generated landing zone and must end with the same row counts.
+
+Usage::
+
+    make bench                                  # 2,000,000 rows over 30 days, both modes
+    make bench ARGS="--rows 200000 --days 5"    # smaller
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
+from lakehouse.settings import PROJECT_ROOT
+
+ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
+START = date(2025, 1, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2_000_000, help="total sales rows (default 2,000,000)")
+    parser.add_argument("--days", type=int, default=30, help="days of sales (default 30)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--modes", default="single,separate", help="comma list of: single, separate")
+    parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "data" / "bench")
+    args = parser.parse_args(argv)
+
+    landing = _landing(args.root / "landing", args.rows, args.days, args.seed)
+    days = [(START + timedelta(days=i)).isoformat() for i in range(args.days)]
+    results = []
+    for mode in args.modes.split(","):
+        target = args.root / mode
+        shutil.rmtree(target, ignore_errors=True)
+        env = _env(landing, target)
+        began = time.perf_counter()
+        if mode == "single":
+            _materialize(env, "--partition-range", f"{days[0]}...{days[-1]}")
+            runs = 1
+        elif mode == "separate":
+            for day in days:
+                _materialize(env, "--partition", day)
+            runs = len(days)
+        else:
+            parser.error(f"unknown mode {mode!r}")
+        seconds = time.perf_counter() - began
+        results.append((mode, runs, seconds, _row_counts(target / "warehouse")))
+
+    counts = {json.dumps(r[3], sort_keys=True) for r in results}
+    _print_table(args, results, consistent=len(counts) == 1)
+    return 0 if len(counts) == 1 else 1
+
+
+def _landing(folder: Path, rows: int, days: int, seed: int) -> Path:
+    manifest_file = folder / "_manifest.json"
+    if manifest_file.exists():
+        manifest = Manifest.load(manifest_file)
+        if (manifest.args.get("days"), manifest.args.get("rows_per_day"), manifest.args.get("seed")) == (days, rows // days, seed):
+            return folder
+    print(f"generating {rows:,} rows over {days} days into {folder} ...", flush=True)
+    generate_landing_zone(folder, START, days=days, rows_per_day=rows // days, seed=seed, faults=FaultRates(),
+                          files_per_day=4, progress=True, force=True)
+    return folder
+
+
+def _env(landing: Path, target: Path) -> dict[str, str]:
+    (target / "dagster_home").mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "config" / "dagster.yaml", target / "dagster_home" / "dagster.yaml")
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(target / "dagster_home"),
+        "LAKEHOUSE_LANDING": str(landing),
+        "LAKEHOUSE_WAREHOUSE": str(target / "warehouse"),
+        "LAKEHOUSE_CHECKPOINTS": str(target / "checkpoints"),
+    }
+
+
+def _materialize(env: dict[str, str], *partition_args: str) -> None:
+    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "lakehouse.definitions",
+               "--select", ASSETS, *partition_args]
+    result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+def _row_counts(warehouse: Path) -> dict[str, int]:
+    import deltalake
+
+    return {
+        f"{layer}/{table}": deltalake.DeltaTable(str(warehouse / layer / table)).to_pyarrow_table(columns=["sale_date"]).num_rows
+        for layer, table in [("bronze", "sales"), ("bronze", "sales_rejects"), ("silver", "sales"),
+                             ("silver", "sales_quarantine"), ("gold", "daily_sales")]
+    }
+
+
+def _print_table(args, results, consistent: bool) -> None:
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_memory()}; python {platform.python_version()}")
+    print(f"data: {args.rows:,} sales rows over {args.days} days (seed {args.seed}), whole chain landing → gold")
+    print()
+    print(f"| {'mode':<32} | {'runs':>4} | {'wall s':>8} | {'s/day':>6} | {'silver rows':>11} |")
+    print(f"|{'-' * 34}|{'-' * 6}|{'-' * 10}|{'-' * 8}|{'-' * 13}|")
+    for mode, runs, seconds, counts in results:
+        label = "single-run backfill (1 JVM)" if mode == "single" else f"separate runs ({runs} JVMs, sequential)"
+        print(f"| {label:<32} | {runs:>4} | {seconds:>8.1f} | {seconds / args.days:>6.1f} | {counts['silver/sales']:>11,} |")
+    if len(results) == 2:
+        print(f"\nseparate / single = {results[1][2] / results[0][2]:.1f}x")
+    print("row counts identical across modes" if consistent else "ROW COUNTS DIFFER ACROSS MODES")
+
+
+def _memory() -> str:
+    try:
+        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
+        return f"{kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        return "unknown RAM"
