@@ -16,7 +16,7 @@ LAYERS = ("bronze", "silver", "gold")
 def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     """The whole lakehouse for ``settings``; tests call this with a ``tmp_path`` root."""
     partitions = daily_partitions(settings.start_date)
-    spark = SparkResource(master=settings.spark_master, jars_dir=str(settings.jars_dir))
+    spark = SparkResource(master=settings.spark_master, jars_dir=str(settings.jars_dir), conf=dict(settings.spark_conf))
     sales_pipeline = dg.define_asset_job(
         "sales_pipeline",
         selection=dg.AssetSelection.groups(*LAYERS),

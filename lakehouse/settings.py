@@ -12,9 +12,10 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -30,13 +31,14 @@ class LakehouseSettings:
     start_date: str = DEFAULT_START_DATE
     spark_master: str = "local[*]"
     jars_dir: Path = PROJECT_ROOT / ".cache" / "jars"
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
         """Settings from ``LAKEHOUSE_*`` variables, defaulting to folders under ``data/``.
 
         Relative paths are taken from the project root, so ``dagster dev`` started from any
-        folder finds the same tables.
+        folder finds the same tables. ``LAKEHOUSE_SPARK_CONF`` (a JSON object) adds Spark settings.
         """
         env = os.environ if env is None else env
         data = PROJECT_ROOT / "data"
@@ -47,8 +49,12 @@ class LakehouseSettings:
             start_date=env.get("LAKEHOUSE_START_DATE", DEFAULT_START_DATE),
             spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
             jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
+            spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
         )
-        date.fromisoformat(settings.start_date)  # fail at load, naming the bad value
+        try:
+            date.fromisoformat(settings.start_date)
+        except ValueError as error:
+            raise ValueError(f"LAKEHOUSE_START_DATE={settings.start_date!r} is not a YYYY-MM-DD date: {error}") from None
         return settings
 
     @classmethod
@@ -60,6 +66,19 @@ class LakehouseSettings:
             checkpoints=root / "checkpoints",
             **overrides,
         )
+
+
+def _spark_conf(value: str) -> dict[str, str]:
+    """``LAKEHOUSE_SPARK_CONF`` is a JSON object, e.g. ``{"spark.driver.memory": "8g"}``."""
+    if not value.strip():
+        return {}
+    try:
+        conf = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"LAKEHOUSE_SPARK_CONF is not valid JSON ({error}): {value!r}") from None
+    if not isinstance(conf, dict):
+        raise ValueError(f"LAKEHOUSE_SPARK_CONF must be a JSON object of Spark settings, got {value!r}")
+    return {str(k): str(v) for k, v in conf.items()}
 
 
 def _path(value: str | None, default: Path) -> Path:
