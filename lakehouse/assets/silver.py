@@ -35,12 +35,6 @@ SALES_EXPECTATIONS = ExpectationSet(
     ],
 )
 
-SALES_COLUMNS = [
-    "sale_id", "customer_id", "product_id", "store_id", "quantity", "amount", "discount",
-    "sale_ts", "net_amount", "sale_date", "_source_file", "_ingested_at",
-]
-
-
 def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="silver_sales",
@@ -97,7 +91,7 @@ def with_net_amount(valid: DataFrame) -> DataFrame:
     """Typed silver columns: discount defaults to 0, sale_ts becomes a timestamp, net_amount added."""
     discount = F.coalesce(F.col("discount"), F.lit(0.0))
     return valid.select(
-        *[c for c in ["sale_id", "customer_id", "product_id", "store_id", "quantity", "amount"]],
+        "sale_id", "customer_id", "product_id", "store_id", "quantity", "amount",
         discount.alias("discount"),
         F.expr("try_cast(sale_ts AS TIMESTAMP)").alias("sale_ts"),
         (F.col("amount") * F.col("quantity") * (F.lit(1.0) - discount)).alias("net_amount"),

@@ -14,7 +14,9 @@ Reads
 
 Metadata on every materialization
     ``dagster/row_count``, ``dagster/column_schema``, ``dagster/table_name``, ``dagster/uri``,
-    the Delta version written and the commit's operation metrics (files, bytes, rows).
+    the Delta version written and the commit's operation metrics (files, bytes, rows). When a
+    run writes a partition range, ``dagster/row_count`` is the rows of the whole range and
+    ``rows_per_partition`` gives each partition's count.
 
 The partition column comes from the asset's ``partition_expr`` definition metadata, as in
 ``dagster-deltalake``.
