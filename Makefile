@@ -5,7 +5,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: setup dev test quality generate bench lock clean
+.PHONY: setup dev test checks generate bench lock clean
 
 setup:
 	@scripts/setup.sh
@@ -13,8 +13,13 @@ setup:
 dev: setup
 	.venv/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
 
+# The checks command first, so that pytest's summary is the run's closing line.
 test: setup
+	.venv/bin/lakehouse-checks
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+checks: setup
+	.venv/bin/lakehouse-checks $(ARGS)
 
 generate: setup
 	.venv/bin/lakehouse-generate $(ARGS)

@@ -32,6 +32,8 @@ class LakehouseSettings:
     spark_master: str = "local[*]"
     jars_dir: Path = PROJECT_ROOT / ".cache" / "jars"
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    alert_webhook_url: str = ""
+    ui_url: str = "http://127.0.0.1:3000"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -50,6 +52,8 @@ class LakehouseSettings:
             spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
             jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
             spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
+            alert_webhook_url=env.get("LAKEHOUSE_ALERT_WEBHOOK_URL", ""),
+            ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
         )
         try:
             date.fromisoformat(settings.start_date)
@@ -60,12 +64,8 @@ class LakehouseSettings:
     @classmethod
     def for_root(cls, root: Path, **overrides) -> LakehouseSettings:
         """Settings with landing, warehouse and checkpoints under one folder (tests, demos)."""
-        return cls(
-            landing=root / "landing",
-            warehouse=root / "warehouse",
-            checkpoints=root / "checkpoints",
-            **overrides,
-        )
+        paths = {"landing": root / "landing", "warehouse": root / "warehouse", "checkpoints": root / "checkpoints"}
+        return cls(**{**paths, **overrides})
 
 
 def _spark_conf(value: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from pyspark.sql import DataFrame, SparkSession
 
-from lakehouse.io import table_path
 from lakehouse.settings import LakehouseSettings
 
 
@@ -21,16 +20,20 @@ class LakehouseRunner:
     spark: SparkSession
 
     def materialize(self, first: str, last: str | None = None, selection: Sequence[str] | None = None, raise_on_error=True):
-        """One run of the sales pipeline over the partition range first..last (a single-run backfill)."""
+        """One run of the sales pipeline: one day as the UI runs a partition, or first..last as a single-run backfill."""
         job = self.defs.resolve_job_def("sales_pipeline")
-        tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last or first}
         asset_selection = [dg.AssetKey.from_user_string(s) for s in selection] if selection else None
+        if last is None or last == first:
+            return job.execute_in_process(
+                instance=self.instance, partition_key=first, asset_selection=asset_selection, raise_on_error=raise_on_error
+            )
+        tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
         return job.execute_in_process(
             instance=self.instance, tags=tags, asset_selection=asset_selection, raise_on_error=raise_on_error
         )
 
     def table(self, key: str) -> DataFrame:
-        return self.spark.read.format("delta").load(str(table_path(self.settings.warehouse, dg.AssetKey.from_user_string(key))))
+        return self.spark.read.format("delta").load(str(self.path(key)))
 
     def path(self, key: str):
-        return table_path(self.settings.warehouse, dg.AssetKey.from_user_string(key))
+        return self.settings.warehouse.joinpath(*dg.AssetKey.from_user_string(key).path)

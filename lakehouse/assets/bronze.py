@@ -6,6 +6,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.ingest import read_json_lines
+from lakehouse.assets.keys import BRONZE_SALES, BRONZE_SALES_REJECTS
+from lakehouse.assets.policies import FILE_READ_RETRY
 from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import LandingZone, SparkResource
 
@@ -32,13 +34,13 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         name="bronze_sales",
         outs={
             "sales": dg.AssetOut(
-                key=[LAYER, "sales"],
+                key=BRONZE_SALES,
                 description="Landed sales lines that parsed, columns as landed, with _rescued_data and source lineage.",
                 metadata=SALE_DATE,
                 kinds=KINDS,
             ),
             "sales_rejects": dg.AssetOut(
-                key=[LAYER, "sales_rejects"],
+                key=BRONZE_SALES_REJECTS,
                 description="Landed sales lines that are not JSON objects, with the raw line and the reason.",
                 metadata=SALE_DATE,
                 kinds=KINDS,
@@ -47,6 +49,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
         group_name=LAYER,
+        retry_policy=FILE_READ_RETRY,
     )
     def sales(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone):
         files = landing.sales_files(context.partition_keys)

@@ -4,9 +4,14 @@ import dagster as dg
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakehouse.assets.bronze import SALES_SCHEMA
+from lakehouse.assets.keys import BRONZE_SALES, SILVER_SALES, SILVER_SALES_QUARANTINE, SILVER_STORES
+from lakehouse.assets.policies import DAILY_FRESHNESS, FILE_READ_RETRY, FOLLOW_UPSTREAM
+from lakehouse.ingest.json_lines import LINEAGE_COLUMNS
 from lakehouse.partitions import SINGLE_RUN
-from lakehouse.quality import Expectation, ExpectationSet
+from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.quality.expectations import KEPT
+from lakehouse.resources import LandingZone, SparkResource
 
 LAYER = "silver"
 KINDS = {"spark", "delta"}
@@ -32,25 +37,45 @@ SALES_EXPECTATIONS = ExpectationSet(
         ),
         Expectation("sale_ts_parses", _TS_PARSES),
         Expectation("sale_ts_in_partition_day", f"NOT {_TS_PARSES} OR to_date(try_cast(sale_ts AS TIMESTAMP)) = sale_date"),
+        # Warn level: kept, counted, visible per partition in the UI.
+        Expectation("no_rescued_data", "_rescued_data IS NULL", Action.WARN),
+        Expectation("quantity_at_most_100", "quantity <= 100", Action.WARN),
+        Expectation("amount_at_most_10000", "amount <= 10000", Action.WARN),
     ],
+    columns=[*SALES_SCHEMA.fieldNames(), "_rescued_data", *LINEAGE_COLUMNS, "sale_date"],
+)
+
+STORES_SCHEMA = "store_id BIGINT, store_name STRING, city STRING, region STRING"
+STORES_EXPECTATIONS = ExpectationSet(
+    "silver.stores",
+    [
+        Expectation("store_id_not_null", "store_id IS NOT NULL", Action.FAIL),
+        Expectation("store_name_not_null", "store_name IS NOT NULL", Action.WARN),
+    ],
+    columns=["store_id", "store_name", "city", "region"],
+    quarantine=False,
 )
 
 def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="silver_sales",
-        ins={"bronze_sales": dg.AssetIn(key=["bronze", "sales"])},
+        ins={"bronze_sales": dg.AssetIn(key=BRONZE_SALES)},
         outs={
             "sales": dg.AssetOut(
-                key=[LAYER, "sales"],
+                key=SILVER_SALES,
                 description="Valid sales, one row per sale_id, with net_amount.",
                 metadata=SALE_DATE,
                 kinds=KINDS,
+                automation_condition=FOLLOW_UPSTREAM,
+                freshness_policy=DAILY_FRESHNESS,
             ),
             "sales_quarantine": dg.AssetOut(
-                key=[LAYER, "sales_quarantine"],
+                key=SILVER_SALES_QUARANTINE,
                 description="Bronze sales that broke a drop rule, with _failed_expectations naming each rule.",
                 metadata=SALE_DATE,
                 kinds=KINDS,
+                automation_condition=FOLLOW_UPSTREAM,
+                freshness_policy=DAILY_FRESHNESS,
             ),
         },
         partitions_def=partitions,
@@ -70,7 +95,21 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         yield dg.Output(with_net_amount(valid), output_name="sales", metadata={**reconciliation, **outcome.metadata()})
         yield dg.Output(quarantine, output_name="sales_quarantine", metadata=reconciliation)
 
-    return [sales]
+    @dg.asset(
+        key=SILVER_STORES,
+        group_name=LAYER,
+        kinds=KINDS,
+        retry_policy=FILE_READ_RETRY,
+    )
+    def stores(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone) -> DataFrame:
+        """Store reference data from stores/stores.csv, one row per store."""
+        frame = spark.get_session().read.csv(landing.stores_file(), header=True, schema=STORES_SCHEMA, mode="PERMISSIVE")
+        checked = STORES_EXPECTATIONS.evaluate(frame).persist()
+        outcome = STORES_EXPECTATIONS.outcome(checked, partitions="(unpartitioned)")
+        context.add_output_metadata(outcome.metadata())
+        return STORES_EXPECTATIONS.split(checked)[0]
+
+    return [sales, stores]
 
 
 def distinct_sales(checked: DataFrame) -> DataFrame:

@@ -9,14 +9,20 @@ Writes
     its own table, e.g. with a MERGE).
 
 Reads
-    An input is the upstream table filtered to the partitions the run needs, expressed as a
-    Column filter on the partition column so Spark prunes files.
+    An input is the upstream table filtered to the partitions the run needs (see
+    :class:`~lakehouse.resources.warehouse.Warehouse`), so Spark prunes files.
 
 Metadata on every materialization
     ``dagster/row_count``, ``dagster/column_schema``, ``dagster/table_name``, ``dagster/uri``,
     the Delta version written and the commit's operation metrics (files, bytes, rows). When a
     run writes a partition range, ``dagster/row_count`` is the rows of the whole range and
     ``rows_per_partition`` gives each partition's count.
+
+Concurrent runs
+    Two runs may write different partitions of one table at the same time (the instance runs
+    up to two at once). Delta resolves most such commits itself; a commit that still conflicts
+    (e.g. both runs creating the table) is retried up to 3 times, which is safe because the write
+    replaces exactly its partitions.
 
 The partition column comes from the asset's ``partition_expr`` definition metadata, as in
 ``dagster-deltalake``.
@@ -26,48 +32,50 @@ Example::
     @dg.asset(key=["silver", "sales"], partitions_def=daily, metadata={"partition_expr": "sale_date"})
     def sales(bronze_sales: DataFrame) -> DataFrame: ...
 
-    dg.Definitions(assets=[sales], resources={
-        "io_manager": DeltaIOManager(spark=SparkResource(), warehouse="data/warehouse")})
+    warehouse = Warehouse(spark=SparkResource(), root="data/warehouse")
+    dg.Definitions(assets=[sales], resources={"io_manager": DeltaIOManager(warehouse=warehouse)})
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import random
+import time
+
 import dagster as dg
+from delta import exceptions as delta_errors
 from delta.tables import DeltaTable
-from pydantic import Field
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.io.partitions import partition_predicate, validate_column, validate_keys
-from lakehouse.resources.spark import SparkResource
+from lakehouse.partitions import partition_predicate, validate_column
+from lakehouse.resources.warehouse import Warehouse, table_name
 
 PARTITION_EXPR = "partition_expr"
-
-
-def table_path(warehouse: str | Path, asset_key: dg.AssetKey) -> Path:
-    """``<warehouse>/<layer>/<table>`` for an asset key ``[layer, table]``."""
-    if len(asset_key.path) != 2:
-        raise ValueError(f"asset key {asset_key.to_user_string()} is not [layer, table]")
-    return Path(warehouse) / asset_key.path[0] / asset_key.path[1]
-
-
-def table_name(asset_key: dg.AssetKey) -> str:
-    return ".".join(asset_key.path)
+WRITE_ATTEMPTS = 3
+CONFLICTS = (
+    delta_errors.ConcurrentAppendException,
+    delta_errors.ConcurrentDeleteReadException,
+    delta_errors.ConcurrentDeleteDeleteException,
+    delta_errors.ConcurrentTransactionException,
+    delta_errors.ConcurrentWriteException,
+    delta_errors.MetadataChangedException,
+    delta_errors.ProtocolChangedException,
+    delta_errors.DeltaConcurrentModificationException,
+)
 
 
 class DeltaIOManager(dg.ConfigurableIOManager):
     """Stores Spark DataFrames as Delta tables, partition by partition."""
 
-    spark: SparkResource
-    warehouse: str = Field(description="Root folder (or URI) of the warehouse; tables live at <warehouse>/<layer>/<table>.")
+    warehouse: Warehouse
 
     def handle_output(self, context: dg.OutputContext, obj: DataFrame | None) -> None:
         if obj is None:
             return
-        path = table_path(self.warehouse, context.asset_key)
+        path = self.warehouse.path(context.asset_key)
         writer = obj.write.format("delta").mode("overwrite").option("mergeSchema", "true")
         column = predicate = None
         if context.has_asset_partitions:
@@ -75,7 +83,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             predicate = partition_predicate(column, context.asset_partition_keys, context.asset_partitions_def)
             writer = writer.option("replaceWhere", predicate).partitionBy(column)
         try:
-            writer.save(str(path))
+            self._save_retrying_conflicts(context, writer, path)
         except AnalysisException as error:
             where = f" partitions {predicate}" if predicate else ""
             raise dg.Failure(
@@ -88,23 +96,25 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata(self._write_metadata(obj, path, context, column, predicate))
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
-        spark = self.spark.get_session()
-        path = table_path(self.warehouse, context.asset_key)
-        if not DeltaTable.isDeltaTable(spark, str(path)):
-            raise dg.Failure(
-                description=(
-                    f"Input {table_name(context.asset_key)} has no Delta table at {path}. "
-                    f"Materialize {context.asset_key.to_user_string()} first"
-                    + (f" for partitions {context.asset_partition_keys}." if context.has_asset_partitions else ".")
-                ),
-            )
-        frame = spark.read.format("delta").load(str(path))
-        if context.has_asset_partitions:
-            upstream = context.upstream_output.definition_metadata if context.upstream_output else {}
-            column = self._partition_column(upstream, context.asset_key)
-            values = validate_keys(context.asset_partition_keys, context.asset_partitions_def)
-            frame = frame.where(F.col(column).isin(list(values)))
-        return frame
+        if not context.has_asset_partitions:
+            return self.warehouse.read(context.asset_key)
+        return self.warehouse.read(context.asset_key, context.asset_partition_keys, context.asset_partitions_def)
+
+    @staticmethod
+    def _save_retrying_conflicts(context: dg.OutputContext, writer, path: Path) -> None:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                writer.save(str(path))
+                return
+            except CONFLICTS as conflict:
+                if attempt == WRITE_ATTEMPTS:
+                    raise dg.Failure(
+                        description=f"Writing {table_name(context.asset_key)} to {path} conflicted with another "
+                        f"writer {WRITE_ATTEMPTS} times: {type(conflict).__name__}. Re-run the partitions; "
+                        "if it keeps happening, run fewer backfills of this table at once.",
+                    ) from conflict
+                context.log.warning(f"{type(conflict).__name__} on {path}; retrying (attempt {attempt + 1})")
+                time.sleep(attempt + random.random())
 
     @staticmethod
     def _partition_column(metadata, asset_key: dg.AssetKey) -> str:

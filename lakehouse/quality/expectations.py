@@ -9,6 +9,11 @@ failure, so a missing value never slips through). The action says what a failing
 * ``fail``: the asset fails before writing; the message names the rule, the table, the
   partitions and up to 5 sample rows.
 
+Rules are checked when the definitions load, without Spark: a condition that does not parse
+as a Spark SQL expression (checked with sqlglot), a query instead of an expression, a column the
+table does not have (when ``columns`` are given), a repeated name, or a ``drop`` rule on a table
+without a quarantine fails the load with the rule named.
+
 Example::
 
     rules = ExpectationSet("silver.sales", [
@@ -30,6 +35,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import dagster as dg
+import sqlglot
+from sqlglot import exp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -68,10 +75,12 @@ class Outcome:
     expectations: tuple[Expectation, ...] = field(default=())
 
     def metadata(self) -> dict[str, dg.MetadataValue]:
-        """Materialization metadata: ``expectation/<rule>/failed`` per rule plus a summary table."""
-        metadata: dict[str, dg.MetadataValue] = {
-            f"expectation/{e.name}/failed": dg.MetadataValue.int(self.failed.get(e.name, 0)) for e in self.expectations
-        }
+        """Materialization metadata: ``expectation/<rule>/passed|failed`` per rule plus a summary table."""
+        metadata: dict[str, dg.MetadataValue] = {}
+        for e in self.expectations:
+            failed = self.failed.get(e.name, 0)
+            metadata[f"expectation/{e.name}/passed"] = dg.MetadataValue.int(self.rows - failed)
+            metadata[f"expectation/{e.name}/failed"] = dg.MetadataValue.int(failed)
         metadata["expectations"] = dg.MetadataValue.md(
             "| rule | action | passed | failed |\n|---|---|---|---|\n"
             + "\n".join(
@@ -83,9 +92,15 @@ class Outcome:
 
 
 class ExpectationSet:
-    """The expectations of one table; rule names are unique and lower_snake_case."""
+    """The expectations of one table, validated at definition load (see the module docstring)."""
 
-    def __init__(self, table: str, expectations: Iterable[Expectation]):
+    def __init__(
+        self,
+        table: str,
+        expectations: Iterable[Expectation],
+        columns: Iterable[str] | None = None,
+        quarantine: bool = True,
+    ):
         self.table = table
         self.expectations = tuple(expectations)
         names = [e.name for e in self.expectations]
@@ -95,6 +110,13 @@ class ExpectationSet:
         bad = [n for n in names if not _NAME.match(n)]
         if bad:
             raise ValueError(f"{table}: expectation names must be lower_snake_case: {bad}")
+        for expectation in self.expectations:
+            _check_condition(table, expectation, None if columns is None else set(columns))
+            if expectation.action == Action.DROP and not quarantine:
+                raise ValueError(
+                    f"{table}: rule '{expectation.name}' drops rows but {table} has no quarantine table; "
+                    "use warn or fail"
+                )
 
     def evaluate(self, frame: DataFrame) -> DataFrame:
         """``frame`` plus ``_failed_expectations`` (every rule broken) and ``_kept`` (no drop/fail rule broken)."""
@@ -127,3 +149,17 @@ class ExpectationSet:
     def split(self, checked: DataFrame) -> tuple[DataFrame, DataFrame]:
         """(rows kept, rows for quarantine); quarantine rows keep ``_failed_expectations``."""
         return checked.where(KEPT).drop(FAILED, KEPT), checked.where(~F.col(KEPT)).drop(KEPT)
+
+
+def _check_condition(table: str, expectation: Expectation, columns: set[str] | None) -> None:
+    where = f"{table}: rule '{expectation.name}' ({expectation.condition!r})"
+    try:
+        parsed = sqlglot.parse_one(expectation.condition, read="spark")
+    except sqlglot.errors.ParseError as error:
+        raise ValueError(f"{where} is not a valid Spark SQL condition: {error}") from None
+    if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery):
+        raise ValueError(f"{where} must be a row-level boolean expression, not a query")
+    if columns is not None:
+        unknown = sorted({c.name for c in parsed.find_all(exp.Column)} - columns)
+        if unknown:
+            raise ValueError(f"{where} uses columns {unknown} that {table} does not have")

@@ -45,5 +45,15 @@ class LandingZone(dg.ConfigurableResource):
         return [str(path) for day in days for path in sorted(self.sales_folder(day).glob("*.json")) if _visible(path)]
 
 
+    def stores_file(self) -> str:
+        """The store reference file; fails naming the path when it has not landed."""
+        path = Path(self.root) / "stores" / "stores.csv"
+        if not path.is_file():
+            raise dg.Failure(
+                description=f"Store reference file {path} has not landed. Ask the source to deliver stores/stores.csv.",
+            )
+        return str(path)
+
+
 def _visible(path: Path) -> bool:
     return path.is_file() and not path.name.startswith((".", "_"))

@@ -52,6 +52,9 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
             "backfill_policy": None if node.backfill_policy is None else node.backfill_policy.policy_type.value,
             "kinds": sorted(node.kinds),
             "partition_expr": (node.metadata or {}).get("partition_expr"),
+            "automation": node.automation_condition.get_label() if node.automation_condition else None,
+            "freshness": type(node.freshness_policy).__name__ if node.freshness_policy else None,
+            "checks": sorted(k.name for k in graph.asset_check_keys if k.asset_key == key),
         }
     return snapshot
 
@@ -85,3 +88,10 @@ def test_spark_settings_come_from_the_environment():
 def test_malformed_spark_conf_fails_at_load_naming_the_variable():
     with pytest.raises(ValueError, match="LAKEHOUSE_SPARK_CONF"):
         LakehouseSettings.from_env({"LAKEHOUSE_SPARK_CONF": "spark.driver.memory=8g"})
+
+
+def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):
+    graph = build_definitions(LakehouseSettings.for_root(tmp_path)).resolve_implicit_global_asset_job_def().graph
+    for node in ("bronze_sales", "silver__stores"):
+        policy = graph.node_named(node).definition.retry_policy
+        assert policy is not None and policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL, node

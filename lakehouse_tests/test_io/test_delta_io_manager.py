@@ -7,9 +7,9 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from lakehouse.io import DeltaIOManager, table_path
+from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
-from lakehouse.resources import SparkResource
+from lakehouse.resources import SparkResource, Warehouse
 
 DAILY = daily_partitions("2025-01-01")
 RANGE_START = "dagster/asset_partition_range_start"
@@ -41,7 +41,7 @@ def _run(tmp_path, instance, selection, first, last=None, **asset_args):
     spark = SparkResource(master="local[2]")
     defs = dg.Definitions(
         assets=_assets(**asset_args),
-        resources={"spark": spark, "io_manager": DeltaIOManager(spark=spark, warehouse=str(tmp_path))},
+        resources={"spark": spark, "io_manager": DeltaIOManager(warehouse=Warehouse(spark=spark, root=str(tmp_path)))},
         executor=dg.in_process_executor,
     )
     job = defs.resolve_implicit_global_asset_job_def()
@@ -64,7 +64,7 @@ def instance():
 
 def test_writes_exactly_the_partition_range_and_leaves_other_partitions_untouched(spark, tmp_path, instance):
     assert _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-03").success
-    path = table_path(tmp_path, dg.AssetKey(["test", "events"]))
+    path = tmp_path / "test" / "events"
     untouched = {f for f in _files(spark, path) if "2025-01-02" not in f}
 
     assert _run(tmp_path, instance, ["test/events"], "2025-01-02", rows_per_day=5).success
@@ -78,7 +78,7 @@ def test_writes_exactly_the_partition_range_and_leaves_other_partitions_untouche
 def test_rewriting_a_partition_is_idempotent(spark, tmp_path, instance):
     for _ in range(2):
         assert _run(tmp_path, instance, ["test/events"], "2025-01-01").success
-    table = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "events"]))))
+    table = spark.read.format("delta").load(str(tmp_path / "test" / "events"))
     assert table.count() == 3
     assert table.select("id").distinct().count() == 3
 
@@ -90,14 +90,14 @@ def test_rows_outside_the_partition_fail_the_write_and_leave_the_table_unchanged
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = str(failure.event_specific_data.error)
     assert "test.events" in message and "2025-01-01" in message
-    table = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "events"]))))
+    table = spark.read.format("delta").load(str(tmp_path / "test" / "events"))
     assert [str(r["day"]) for r in table.select("day").distinct().collect()] == ["2025-01-01"]
 
 
 def test_inputs_are_read_for_the_needed_partitions_only(spark, tmp_path, instance):
     assert _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-04").success
     assert _run(tmp_path, instance, ["test/event_totals"], "2025-01-02", "2025-01-03").success
-    totals = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "event_totals"]))))
+    totals = spark.read.format("delta").load(str(tmp_path / "test" / "event_totals"))
     assert sorted((str(r["day"]), r["rows"]) for r in totals.collect()) == [("2025-01-02", 3), ("2025-01-03", 3)]
 
 
@@ -111,7 +111,7 @@ def test_missing_upstream_table_fails_naming_the_table_and_what_to_do(tmp_path, 
 def test_unpartitioned_asset_overwrites_its_table(spark, tmp_path, instance):
     assert _run(tmp_path, instance, ["test/snapshot"], None).success
     assert _run(tmp_path, instance, ["test/snapshot"], None, rows_per_day=7).success
-    rows = spark.read.format("delta").load(str(table_path(tmp_path, dg.AssetKey(["test", "snapshot"])))).collect()
+    rows = spark.read.format("delta").load(str(tmp_path / "test" / "snapshot")).collect()
     assert [r["n"] for r in rows] == [7]
 
 
@@ -127,3 +127,17 @@ def test_materializations_carry_the_metadata_the_ui_renders(tmp_path, instance):
     assert metadata["delta_version"].value == 0
     assert metadata["files_written"].value >= 1 and metadata["bytes_written"].value > 0
     assert metadata["rows_per_partition"].value == {"2025-01-01": 3, "2025-01-02": 3}
+
+
+def test_two_runs_writing_different_days_of_a_new_table_at_once_both_land(spark, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(day):
+        with dg.instance_for_test() as instance:
+            return _run(tmp_path, instance, ["test/events"], day).success
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(run, ["2025-01-01", "2025-01-02"])) == [True, True]
+    table = spark.read.format("delta").load(str(tmp_path / "test" / "events"))
+    assert sorted(str(r["day"]) for r in table.select("day").distinct().collect()) == ["2025-01-01", "2025-01-02"]
+    assert table.count() == 6

@@ -1,7 +1,7 @@
 import dagster as dg
 import pytest
 
-from lakehouse.io.partitions import PartitionKeyError, partition_predicate
+from lakehouse.partitions import PartitionKeyError, partition_predicate
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2025-01-01")
 STATIC = dg.StaticPartitionsDefinition(["eu-west", "us_east"])

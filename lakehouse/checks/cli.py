@@ -1,0 +1,98 @@
+"""``lakehouse-checks``: build a fresh sample lakehouse with injected faults and run every asset check.
+
+It generates a landing zone (the generator's default fault rates: malformed lines, wrong types,
+duplicates, ...), materializes the store reference table and then the whole sales chain over
+all days as one single-run backfill with every asset check, prints a table of check → status and
+exits 1 if any ERROR-severity check failed or the run itself failed (0 otherwise; WARN results
+are printed, not fatal). The README's ``make test`` runs it after the unit tests.
+
+Usage::
+
+    lakehouse-checks                       # 7 days × 500 rows in a temporary folder
+    lakehouse-checks --days 14 --keep out  # keep the lakehouse in ./out to inspect it
+"""
+
+import argparse
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from lakehouse.assets.keys import SILVER_STORES
+from lakehouse.definitions import build_definitions
+from lakehouse.generator import FaultRates, generate_landing_zone
+from lakehouse.settings import LakehouseSettings
+
+START = date(2025, 1, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run every asset check on a fresh sample lakehouse with injected faults.")
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--rows-per-day", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", type=Path, help="build the lakehouse in this folder and keep it (default: a temp folder)")
+    parser.add_argument("--landing", type=Path, help="check this existing landing zone instead of generating one")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="lakehouse-checks-") as scratch:
+        root = args.keep or Path(scratch)
+        settings = LakehouseSettings.for_root(root)
+        if args.landing:
+            settings = LakehouseSettings.for_root(root, landing=args.landing.resolve())
+            days = sorted(p.name for p in (settings.landing / "sales").iterdir() if p.is_dir())
+        else:
+            generate_landing_zone(settings.landing, START, days=args.days, rows_per_day=args.rows_per_day,
+                                  seed=args.seed, faults=FaultRates(), force=True)
+            days = [(START + timedelta(days=i)).isoformat() for i in range(args.days)]
+        rows, run_ok = run_all_checks(settings, days[0], days[-1])
+    print_table(rows)
+    errors = [r for r in rows if r["status"] == "FAILED" and r["severity"] == "ERROR"]
+    if not run_ok:
+        print("the run failed (see the Dagster log above)")
+    print(f"{len(rows)} check evaluations: {sum(r['status'] == 'PASSED' for r in rows)} passed, "
+          f"{len(errors)} ERROR failed, {sum(r['status'] == 'FAILED' and r['severity'] == 'WARN' for r in rows)} WARN failed")
+    return 1 if errors or not run_ok else 0
+
+
+def run_all_checks(settings: LakehouseSettings, first: str, last: str) -> tuple[list[dict], bool]:
+    """Materialize everything with its checks on a real (ephemeral) instance; one row per evaluation."""
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    stores = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=[SILVER_STORES], raise_on_error=False
+    )
+    chain = defs.resolve_job_def("sales_pipeline").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        raise_on_error=False,
+    )
+    rows = []
+    for result in (stores, chain):
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                evaluation = event.event_specific_data
+                rows.append({
+                    "check": f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+                    "partitions": evaluation.partition or f"{first}..{last}",
+                    "severity": evaluation.severity.value,
+                    "status": "PASSED" if evaluation.passed else "FAILED",
+                    "detail": (evaluation.description or "").replace("\n", " ")[:110],
+                })
+    return rows, stores.success and chain.success
+
+
+def print_table(rows: list[dict]) -> None:
+    width = max([len(r["check"]) for r in rows] + [5])
+    print(f"\n{'check':<{width}}  {'status':<6}  {'severity':<8}  detail")
+    print(f"{'-' * width}  {'-' * 6}  {'-' * 8}  {'-' * 40}")
+    for r in sorted(rows, key=lambda r: r["check"]):
+        print(f"{r['check']:<{width}}  {r['status']:<6}  {r['severity']:<8}  {r['detail']}")
+    print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

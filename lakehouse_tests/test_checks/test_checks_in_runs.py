@@ -1,0 +1,134 @@
+"""Checks, expectations, freshness and automation inside real runs of the real definitions."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+from delta.tables import DeltaTable
+
+from lakehouse.assets.keys import BRONZE_SALES, BRONZE_SALES_REJECTS, GOLD_DAILY_SALES, SILVER_SALES
+from lakehouse.checks.cli import main as checks_main
+from lakehouse.checks.definitions import build_freshness_checks
+
+DAY = "2025-01-02"
+SALE = {"sale_id": "S-1", "customer_id": 1, "product_id": 1, "store_id": 1, "quantity": 2, "amount": 5.0,
+        "sale_ts": f"{DAY}T08:00:00Z"}
+
+
+def _line(**changes):
+    return json.dumps({**SALE, **changes})
+
+
+def _evaluations(result):
+    return {
+        e.event_specific_data.check_name: e.event_specific_data
+        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+
+
+def test_blocking_nothing_lost_check_keeps_gold_from_running_on_a_broken_silver_day(lakehouse, write_sales_day):
+    write_sales_day(DAY, [_line(sale_id=f"S-{i}") for i in range(5)])
+    assert lakehouse.materialize(DAY).success
+    gold_version = DeltaTable.forPath(lakehouse.spark, str(lakehouse.path("gold/daily_sales"))).history(1).collect()[0].version
+    DeltaTable.forPath(lakehouse.spark, str(lakehouse.path("silver/sales"))).delete("sale_id = 'S-3'")  # a lost row
+
+    gate = dg.define_asset_job(
+        "gate", selection=dg.AssetSelection.assets(GOLD_DAILY_SALES)
+        | dg.AssetSelection.checks(dg.AssetCheckKey(SILVER_SALES, "silver_sales_nothing_lost"))
+    )
+    defs = dg.Definitions.merge(lakehouse.defs, dg.Definitions(jobs=[gate]))
+    result = defs.resolve_job_def("gate").execute_in_process(
+        instance=lakehouse.instance, partition_key=DAY, raise_on_error=False
+    )
+    check = _evaluations(result)["silver_sales_nothing_lost"]
+    assert not check.passed and DAY in check.description
+    assert result.asset_materializations_for_node("gold__daily_sales") == []
+    assert DeltaTable.forPath(lakehouse.spark, str(lakehouse.path("gold/daily_sales"))).history(1).collect()[0].version == gold_version
+
+
+def test_every_check_runs_with_the_pipeline_and_error_checks_pass_on_accounted_faults(lakehouse, write_sales_day):
+    write_sales_day(DAY, [_line(sale_id="S-1"), _line(sale_id="S-1"), _line(sale_id="S-2", quantity="two"), "garbage",
+                          _line(sale_id="S-3", coupon="X")])
+    result = lakehouse.materialize(DAY)
+    evaluations = _evaluations(result)
+    assert {"bronze_sales_nothing_lost", "bronze_sales_schema_drift", "bronze_sales_row_count",
+            "silver_sales_nothing_lost", "silver_sales_sale_id_unique", "silver_sales_store_exists",
+            "silver_sales_row_count", "silver_sales_schema", "silver_sales_quarantine_schema",
+            "gold_daily_sales_schema"} <= set(evaluations)
+    for name, evaluation in evaluations.items():
+        if evaluation.severity == dg.AssetCheckSeverity.ERROR and "freshness" not in name:
+            assert evaluation.passed, (name, evaluation.description)
+    drift = evaluations["bronze_sales_schema_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN and "'coupon'" in drift.description
+    assert evaluations["bronze_sales_nothing_lost"].partition == DAY
+    silver = next(m for m in result.asset_materializations_for_node("silver_sales") if m.asset_key == SILVER_SALES)
+    assert silver.metadata["expectation/quantity_positive/failed"].value == 1
+    assert silver.metadata["expectation/no_rescued_data/failed"].value == 2
+
+
+def test_a_fail_rule_stops_gold_before_it_writes(lakehouse, write_sales_day):
+    write_sales_day(DAY, [_line()])
+    assert lakehouse.materialize(DAY).success
+    silver = lakehouse.table("silver/sales")
+    bad = silver.selectExpr("'S-BAD' AS sale_id", *[c for c in silver.columns if c != "sale_id"]).withColumn("net_amount", silver.net_amount * -100)
+    bad.write.format("delta").mode("append").save(str(lakehouse.path("silver/sales")))
+    before = sorted(r.asDict().items() for r in lakehouse.table("gold/daily_sales").collect())
+
+    result = lakehouse.materialize(DAY, selection=["gold/daily_sales"], raise_on_error=False)
+
+    assert not result.success
+    error = str(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
+    assert "revenue_not_negative" in error and DAY in error and "Sample rows" in error
+    assert sorted(r.asDict().items() for r in lakehouse.table("gold/daily_sales").collect()) == before
+
+
+def test_silver_and_gold_follow_a_new_or_updated_bronze_partition(lakehouse, write_sales_day):
+    for day in ("2025-01-02", "2025-01-03"):
+        write_sales_day(day, [_line(sale_id=f"S-{day}", sale_ts=f"{day}T08:00:00Z")])
+    assert lakehouse.materialize("2025-01-02", "2025-01-03").success
+    tick = dg.evaluate_automation_conditions(defs=lakehouse.defs, instance=lakehouse.instance)
+    tick = dg.evaluate_automation_conditions(defs=lakehouse.defs, instance=lakehouse.instance, cursor=tick.cursor)
+    assert tick.total_requested == 0  # everything is up to date
+
+    # late data: bronze of the older day is materialized again
+    assert lakehouse.materialize("2025-01-02", selection=["bronze/sales", "bronze/sales_rejects"]).success
+    requested = dg.evaluate_automation_conditions(defs=lakehouse.defs, instance=lakehouse.instance, cursor=tick.cursor)
+    assert requested.get_requested_partitions(SILVER_SALES) == {"2025-01-02"}
+    assert requested.get_requested_partitions(GOLD_DAILY_SALES) == {"2025-01-02"}  # in the same run as silver
+    assert requested.get_requested_partitions(BRONZE_SALES) == set()
+    assert requested.get_requested_partitions(BRONZE_SALES_REJECTS) == set()
+
+
+def test_automation_and_alert_sensors_are_declared_running(lakehouse):
+    statuses = {s.name: s.default_status for s in lakehouse.defs.sensors}
+    for name in ("lakehouse_automation", "alert_on_run_failure", "alert_on_failed_error_checks"):
+        assert statuses[name] == dg.DefaultSensorStatus.RUNNING, name
+
+
+def test_freshness_check_fails_without_the_latest_partition_and_passes_with_it():
+    checks = build_freshness_checks()
+    job = dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(*checks))
+    defs = dg.Definitions(assets=[dg.AssetSpec(SILVER_SALES, partitions_def=dg.DailyPartitionsDefinition("2025-01-01")),
+                                  dg.AssetSpec(GOLD_DAILY_SALES, partitions_def=dg.DailyPartitionsDefinition("2025-01-01"))],
+                          asset_checks=checks, jobs=[job])
+    with dg.instance_for_test() as instance:
+        stale = _evaluations(defs.resolve_job_def("freshness").execute_in_process(instance=instance, raise_on_error=False))
+        assert stale and not any(e.passed for e in stale.values())
+        today = dt.datetime.now(dt.timezone.utc).date()
+        for key in (SILVER_SALES, GOLD_DAILY_SALES):
+            for back in (1, 2):
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=str(today - dt.timedelta(days=back))))
+        fresh = _evaluations(defs.resolve_job_def("freshness").execute_in_process(instance=instance, raise_on_error=False))
+        assert fresh and all(e.passed for e in fresh.values())
+
+
+def test_checks_command_exits_non_zero_when_an_error_check_fails(tmp_path, capsys):
+    folder = tmp_path / "landing" / "sales" / DAY
+    folder.mkdir(parents=True)
+    (tmp_path / "landing" / "stores").mkdir()
+    (tmp_path / "landing" / "stores" / "stores.csv").write_text("store_id,store_name,city,region\n1,One,Oslo,North\n")
+    # the source started sending quantity as text: a type change, not a few bad records
+    (folder / "part-0000.json").write_text("\n".join(_line(sale_id=f"S-{i}", quantity="two") for i in range(4)) + "\n")
+    assert checks_main(["--landing", str(tmp_path / "landing"), "--keep", str(tmp_path / "out")]) == 1
+    output = capsys.readouterr().out
+    assert "bronze/sales:bronze_sales_schema_drift" in output and "'quantity' changed type" in output

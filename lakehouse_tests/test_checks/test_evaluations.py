@@ -1,0 +1,102 @@
+"""Each check's logic fails on bad data and passes on good data (real Spark, small frames)."""
+
+import json
+from datetime import date, timedelta
+
+import dagster as dg
+import pytest
+from pyspark.sql import types as T
+
+from lakehouse.assets.bronze import SALES_SCHEMA
+from lakehouse.checks import evaluations as ev
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+REQUIRED = ("sale_id", "customer_id", "product_id", "store_id", "quantity", "amount", "sale_ts")
+
+
+def test_reconcile_passes_when_every_day_adds_up():
+    result = ev.reconcile({"d1": 10, "d2": 5}, {"d1": 8, "d2": 5}, {"d1": 2}, equation="a = b + c")
+    assert result.passed
+
+
+def test_reconcile_fails_naming_the_day_that_lost_rows():
+    result = ev.reconcile({"d1": 10, "d2": 5}, {"d1": 8, "d2": 5}, {"d1": 1}, equation="a = b + c")
+    assert not result.passed and result.severity == ERROR and "d1" in result.description and "d2" not in result.description
+
+
+def test_landed_lines_counts_non_blank_lines_like_bronze(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_bytes(b'{"a": 1}\n\n  \t\n{"a": 2}\r\ngarbage\n')
+    assert ev.landed_lines({"d": [str(path)]}) == {"d": 3}
+
+
+def test_distinct_sales_counts_resent_copies_once_and_each_null_id(spark):
+    bronze = spark.createDataFrame(
+        [("S1", "f", 1), ("S1", "f", 2), ("S2", "f", 3), (None, "f", 4), (None, "f", 5)],
+        "sale_id string, _source_file string, _source_line long",
+    ).selectExpr("*", "DATE'2025-01-01' AS sale_date")
+    assert ev.distinct_sales_by_day(bronze) == {"2025-01-01": 4}
+
+
+def test_duplicate_keys(spark):
+    assert ev.duplicate_keys(spark.createDataFrame([("a",), ("b",)], "k string"), ["k"]).passed
+    failed = ev.duplicate_keys(spark.createDataFrame([("a",), ("a",), ("b",)], "k string"), ["k"])
+    assert not failed.passed and failed.severity == ERROR and failed.metadata["duplicated_keys"].value == 1
+
+
+def test_orphans_warn_with_the_count(spark):
+    stores = spark.createDataFrame([(1,), (2,)], "store_id long")
+    sales = spark.createDataFrame([(1,), (2,), (7,), (7,)], "store_id long")
+    assert ev.orphans(sales.where("store_id < 3"), "store_id", stores, "store_id", "silver/stores").passed
+    failed = ev.orphans(sales, "store_id", stores, "store_id", "silver/stores")
+    assert not failed.passed and failed.severity == WARN and failed.metadata["orphan_rows"].value == 2
+    missing_reference = ev.orphans(sales, "store_id", None, "store_id", "silver/stores")
+    assert not missing_reference.passed and "not materialized" in missing_reference.description
+
+
+def _days(n):
+    return [str(date(2025, 1, 1) + timedelta(days=i)) for i in range(n)]
+
+
+@pytest.mark.parametrize(("last", "passed"), [(100, True), (55, True), (49, False), (201, False), (199, True)])
+def test_row_count_anomaly_against_the_median_of_the_previous_days(last, passed):
+    days = _days(8)
+    counts = {d: 100 for d in days[:7]} | {days[7]: last}
+    result = ev.row_count_anomalies(counts, [days[7]])
+    assert result.passed is passed and result.severity == WARN
+
+
+def test_row_count_anomaly_needs_three_days_of_history():
+    days = _days(3)
+    assert ev.row_count_anomalies({days[0]: 100, days[1]: 100, days[2]: 1}, [days[2]]).passed
+
+
+def _bronze(spark, rows):
+    schema = T.StructType([*SALES_SCHEMA.fields, T.StructField("_rescued_data", T.StringType())])
+    return spark.createDataFrame(rows, schema)
+
+
+GOOD = ("S1", 1, 2, 3, 1, 9.5, 0.1, "2025-01-01T10:00:00Z", None)
+
+
+def test_schema_drift_passes_when_what_landed_matches(spark):
+    assert ev.schema_drift(_bronze(spark, [GOOD, GOOD]), SALES_SCHEMA, REQUIRED).passed
+
+
+def test_schema_drift_warns_naming_a_new_field(spark):
+    result = ev.schema_drift(_bronze(spark, [GOOD, GOOD[:-1] + (json.dumps({"channel": "web"}),)]), SALES_SCHEMA, REQUIRED)
+    assert not result.passed and result.severity == WARN and "'channel'" in result.description
+
+
+def test_schema_drift_errors_when_a_required_field_disappears(spark):
+    gone = ("S1", None, 2, 3, 1, 9.5, 0.1, "2025-01-01T10:00:00Z", None)
+    result = ev.schema_drift(_bronze(spark, [gone, gone]), SALES_SCHEMA, REQUIRED)
+    assert not result.passed and result.severity == ERROR and "'customer_id' disappeared" in result.description
+
+
+def test_schema_drift_errors_when_a_field_changes_type(spark):
+    retyped = ("S1", 1, 2, 3, None, 9.5, 0.1, "2025-01-01T10:00:00Z", json.dumps({"quantity": "two"}))
+    result = ev.schema_drift(_bronze(spark, [retyped, retyped, GOOD]), SALES_SCHEMA, REQUIRED)
+    assert not result.passed and result.severity == ERROR and "'quantity' changed type" in result.description
+    # a few bad values are bad records (quarantined), not drift
+    assert ev.schema_drift(_bronze(spark, [retyped, GOOD, GOOD]), SALES_SCHEMA, REQUIRED).passed
