@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown mode {mode!r}")
         seconds = time.perf_counter() - began
         results.append((mode, runs, seconds, _row_counts(target / "warehouse")))
+        print(f"{mode}: {runs} run(s) in {seconds:.1f} s", flush=True)
 
     counts = {json.dumps(r[3], sort_keys=True) for r in results}
     _print_table(args, results, consistent=len(counts) == 1)

@@ -34,7 +34,7 @@ SMALL_MACHINE_CONF = {
     "spark.default.parallelism": "4",
     "spark.databricks.delta.snapshotPartitions": "2",
     "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
-    "delta.log.cacheSize": "3",
+    "spark.sql.debug.maxToStringFields": "200",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.driver.host": "127.0.0.1",

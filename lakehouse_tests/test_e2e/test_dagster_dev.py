@@ -28,7 +28,6 @@ import deltalake
 import pytest
 
 from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
-from lakehouse.io import table_path
 from lakehouse.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -268,7 +267,7 @@ def _expected_rows_by_day(manifest: Manifest) -> dict[str, dict[str, int]]:
 
 
 def _rows_by_day(warehouse: Path, table: str) -> dict[str, int]:
-    path = table_path(warehouse, dg.AssetKey.from_user_string(table))
+    path = Path(warehouse).joinpath(*dg.AssetKey.from_user_string(table).path)
     days = deltalake.DeltaTable(str(path)).to_pyarrow_table(columns=["sale_date"]).column("sale_date").to_pylist()
     return {day.isoformat(): rows for day, rows in sorted(Counter(days).items())}
 
