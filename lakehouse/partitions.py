@@ -28,6 +28,13 @@ def daily_partitions(start_date: str) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start_date, timezone="UTC")
 
 
+def partition_label(keys: Sequence[str]) -> str:
+    """``2025-01-01`` for one key, ``2025-01-01..2025-01-07`` for a range, for messages."""
+    if not keys:
+        return "(unpartitioned)"
+    return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
+
+
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STATIC_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
 

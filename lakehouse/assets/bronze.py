@@ -7,12 +7,11 @@ from pyspark.sql import types as T
 
 from lakehouse.ingest import read_json_lines
 from lakehouse.assets.keys import BRONZE_SALES, BRONZE_SALES_REJECTS
-from lakehouse.assets.policies import FILE_READ_RETRY
+from lakehouse.assets.policies import FILE_READ_RETRY, daily_table_out
 from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import LandingZone, SparkResource
 
 LAYER = "bronze"
-KINDS = {"spark", "delta"}
 SALES_SCHEMA = T.StructType(
     [
         T.StructField("sale_id", T.StringType()),
@@ -25,7 +24,6 @@ SALES_SCHEMA = T.StructType(
         T.StructField("sale_ts", T.StringType()),
     ]
 )
-SALE_DATE = {"partition_expr": "sale_date"}
 _DAY_FOLDER = r"/sales/([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$"
 
 
@@ -33,17 +31,15 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="bronze_sales",
         outs={
-            "sales": dg.AssetOut(
-                key=BRONZE_SALES,
-                description="Landed sales lines that parsed, columns as landed, with _rescued_data and source lineage.",
-                metadata=SALE_DATE,
-                kinds=KINDS,
+            "sales": daily_table_out(
+                BRONZE_SALES,
+                "Landed sales lines that parsed, columns as landed, with _rescued_data and source lineage.",
+                follows_upstream=False,
             ),
-            "sales_rejects": dg.AssetOut(
-                key=BRONZE_SALES_REJECTS,
-                description="Landed sales lines that are not JSON objects, with the raw line and the reason.",
-                metadata=SALE_DATE,
-                kinds=KINDS,
+            "sales_rejects": daily_table_out(
+                BRONZE_SALES_REJECTS,
+                "Landed sales lines that are not JSON objects, with the raw line and the reason.",
+                follows_upstream=False,
             ),
         },
         partitions_def=partitions,

@@ -5,12 +5,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.assets.keys import GOLD_DAILY_SALES, SILVER_SALES
-from lakehouse.assets.policies import DAILY_FRESHNESS, FOLLOW_UPSTREAM
-from lakehouse.partitions import SINGLE_RUN
+from lakehouse.assets.policies import DAILY_FRESHNESS, FOLLOW_UPSTREAM, KINDS
+from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 
 LAYER = "gold"
-KINDS = {"spark", "delta"}
 
 # Gold has no quarantine: a broken aggregate fails the asset before anything is written.
 DAILY_SALES_EXPECTATIONS = ExpectationSet(
@@ -56,7 +55,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
             F.sum("quantity").alias("units"),
         )
         checked = DAILY_SALES_EXPECTATIONS.evaluate(daily).persist()
-        outcome = DAILY_SALES_EXPECTATIONS.outcome(checked, partitions=", ".join(context.partition_keys))
+        outcome = DAILY_SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys))
         context.add_output_metadata({"dagster/column_lineage": DAILY_SALES_LINEAGE, **outcome.metadata()})
         return DAILY_SALES_EXPECTATIONS.split(checked)[0]
 

@@ -1,4 +1,4 @@
-"""How silver and gold keep up: automation conditions, freshness policies, retries."""
+"""How tables keep up: automation conditions, freshness policies, retries, and the daily table output."""
 
 from datetime import timedelta
 
@@ -15,3 +15,17 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound
 
 # Reading the landing zone can hit a file that is still being written or a flaky mount.
 FILE_READ_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+KINDS = {"spark", "delta"}
+
+
+def daily_table_out(key: dg.AssetKey, description: str, follows_upstream: bool = True) -> dg.AssetOut:
+    """An output stored as a Delta table partitioned by ``sale_date``; derived tables follow upstream and are fresh daily."""
+    return dg.AssetOut(
+        key=key,
+        description=description,
+        metadata={"partition_expr": "sale_date"},
+        kinds=KINDS,
+        automation_condition=FOLLOW_UPSTREAM if follows_upstream else None,
+        freshness_policy=DAILY_FRESHNESS if follows_upstream else None,
+    )

@@ -6,16 +6,14 @@ from pyspark.sql import functions as F
 
 from lakehouse.assets.bronze import SALES_SCHEMA
 from lakehouse.assets.keys import BRONZE_SALES, SILVER_SALES, SILVER_SALES_QUARANTINE, SILVER_STORES
-from lakehouse.assets.policies import DAILY_FRESHNESS, FILE_READ_RETRY, FOLLOW_UPSTREAM
+from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
 from lakehouse.ingest.json_lines import LINEAGE_COLUMNS
-from lakehouse.partitions import SINGLE_RUN
+from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.quality.expectations import KEPT
 from lakehouse.resources import LandingZone, SparkResource
 
 LAYER = "silver"
-KINDS = {"spark", "delta"}
-SALE_DATE = {"partition_expr": "sale_date"}
 
 _ISO_TS = "'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$'"
 _TS_PARSES = f"(sale_ts RLIKE {_ISO_TS} AND try_cast(sale_ts AS TIMESTAMP) IS NOT NULL)"
@@ -61,21 +59,9 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         name="silver_sales",
         ins={"bronze_sales": dg.AssetIn(key=BRONZE_SALES)},
         outs={
-            "sales": dg.AssetOut(
-                key=SILVER_SALES,
-                description="Valid sales, one row per sale_id, with net_amount.",
-                metadata=SALE_DATE,
-                kinds=KINDS,
-                automation_condition=FOLLOW_UPSTREAM,
-                freshness_policy=DAILY_FRESHNESS,
-            ),
-            "sales_quarantine": dg.AssetOut(
-                key=SILVER_SALES_QUARANTINE,
-                description="Bronze sales that broke a drop rule, with _failed_expectations naming each rule.",
-                metadata=SALE_DATE,
-                kinds=KINDS,
-                automation_condition=FOLLOW_UPSTREAM,
-                freshness_policy=DAILY_FRESHNESS,
+            "sales": daily_table_out(SILVER_SALES, "Valid sales, one row per sale_id, with net_amount."),
+            "sales_quarantine": daily_table_out(
+                SILVER_SALES_QUARANTINE, "Bronze sales that broke a drop rule, with _failed_expectations naming each rule."
             ),
         },
         partitions_def=partitions,
@@ -84,7 +70,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     )
     def sales(context: dg.AssetExecutionContext, bronze_sales: DataFrame):
         checked = distinct_sales(SALES_EXPECTATIONS.evaluate(bronze_sales)).persist()
-        outcome = SALES_EXPECTATIONS.outcome(checked, partitions=_partition_label(context))
+        outcome = SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys))
         valid, quarantine = SALES_EXPECTATIONS.split(checked)
         bronze_rows = bronze_sales.count()
         reconciliation = {
@@ -105,7 +91,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         """Store reference data from stores/stores.csv, one row per store."""
         frame = spark.get_session().read.csv(landing.stores_file(), header=True, schema=STORES_SCHEMA, mode="PERMISSIVE")
         checked = STORES_EXPECTATIONS.evaluate(frame).persist()
-        outcome = STORES_EXPECTATIONS.outcome(checked, partitions="(unpartitioned)")
+        outcome = STORES_EXPECTATIONS.outcome(checked, partitions=partition_label([]))
         context.add_output_metadata(outcome.metadata())
         return STORES_EXPECTATIONS.split(checked)[0]
 
@@ -138,8 +124,3 @@ def with_net_amount(valid: DataFrame) -> DataFrame:
         "_source_file",
         "_ingested_at",
     )
-
-
-def _partition_label(context: dg.AssetExecutionContext) -> str:
-    keys = context.partition_keys
-    return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
