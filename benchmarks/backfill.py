@@ -113,11 +113,11 @@ def _print_table(args, results, consistent: bool) -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_memory()}; python {platform.python_version()}")
     print(f"data: {args.rows:,} sales rows over {args.days} days (seed {args.seed}), whole chain landing → gold")
     print()
-    print(f"| {'mode':<32} | {'runs':>4} | {'wall s':>8} | {'s/day':>6} | {'silver rows':>11} |")
-    print(f"|{'-' * 34}|{'-' * 6}|{'-' * 10}|{'-' * 8}|{'-' * 13}|")
+    print(f"| {'mode':<36} | {'runs':>4} | {'wall s':>8} | {'s/day':>6} | {'silver rows':>11} |")
+    print(f"|{'-' * 38}|{'-' * 6}|{'-' * 10}|{'-' * 8}|{'-' * 13}|")
     for mode, runs, seconds, counts in results:
         label = "single-run backfill (1 JVM)" if mode == "single" else f"separate runs ({runs} JVMs, sequential)"
-        print(f"| {label:<32} | {runs:>4} | {seconds:>8.1f} | {seconds / args.days:>6.1f} | {counts['silver/sales']:>11,} |")
+        print(f"| {label:<36} | {runs:>4} | {seconds:>8.1f} | {seconds / args.days:>6.1f} | {counts['silver/sales']:>11,} |")
     if len(results) == 2:
         print(f"\nseparate / single = {results[1][2] / results[0][2]:.1f}x")
     print("row counts identical across modes" if consistent else "ROW COUNTS DIFFER ACROSS MODES")
