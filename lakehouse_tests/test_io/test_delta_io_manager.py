@@ -128,16 +128,3 @@ def test_materializations_carry_the_metadata_the_ui_renders(tmp_path, instance):
     assert metadata["files_written"].value >= 1 and metadata["bytes_written"].value > 0
     assert metadata["rows_per_partition"].value == {"2025-01-01": 3, "2025-01-02": 3}
 
-
-def test_two_runs_writing_different_days_of_a_new_table_at_once_both_land(spark, tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-
-    def run(day):
-        with dg.instance_for_test() as instance:
-            return _run(tmp_path, instance, ["test/events"], day).success
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        assert list(pool.map(run, ["2025-01-01", "2025-01-02"])) == [True, True]
-    table = spark.read.format("delta").load(str(tmp_path / "test" / "events"))
-    assert sorted(str(r["day"]) for r in table.select("day").distinct().collect()) == ["2025-01-01", "2025-01-02"]
-    assert table.count() == 6
