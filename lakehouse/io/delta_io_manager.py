@@ -126,8 +126,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             )
         return validate_column(getattr(column, "value", column))
 
-    @staticmethod
-    def _write_metadata(obj: DataFrame, path: Path, context: dg.OutputContext, column: str | None, predicate: str | None):
+    def _write_metadata(self, obj: DataFrame, path: Path, context: dg.OutputContext, column: str | None, predicate: str | None):
         spark = obj.sparkSession
         commit = DeltaTable.forPath(spark, str(path)).history(1).collect()[0]
         metrics = {k: int(v) for k, v in (commit["operationMetrics"] or {}).items() if v and v.isdigit()}
@@ -152,9 +151,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if predicate:
             metadata["replace_where"] = predicate
         if column and len(context.asset_partition_keys) > 1:
-            counts = (
-                spark.read.format("delta").load(str(path)).where(predicate)
-                .groupBy(F.col(column).cast("string").alias("key")).count().collect()
-            )
+            written = self.warehouse.read(context.asset_key, context.asset_partition_keys, context.asset_partitions_def)
+            counts = written.groupBy(F.col(column).cast("string").alias("key")).count().collect()
             metadata["rows_per_partition"] = dg.MetadataValue.json({r["key"]: r["count"] for r in sorted(counts)})
         return metadata
