@@ -5,33 +5,55 @@ from __future__ import annotations
 import dagster as dg
 
 from lakehouse.assets import build_assets
-from lakehouse.assets.keys import SILVER_STORES
+from lakehouse.assets import keys
 from lakehouse.checks import build_checks
-from lakehouse.checks.definitions import build_freshness_checks
+from lakehouse.checks.definitions import build_dimension_checks, build_freshness_checks
 from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
 from lakehouse.settings import LakehouseSettings
 
-LAYERS = ("bronze", "silver", "gold")
+SALES_TABLES = dg.AssetSelection.assets(
+    keys.BRONZE_SALES, keys.BRONZE_SALES_REJECTS, keys.SILVER_SALES, keys.SILVER_SALES_QUARANTINE, keys.GOLD_DAILY_SALES
+)
+CUSTOMER_TABLES = dg.AssetSelection.assets(
+    keys.BRONZE_CUSTOMERS_CDC, keys.BRONZE_CUSTOMERS_CDC_REJECTS, keys.BRONZE_CUSTOMERS_CDC_FILES, keys.SILVER_DIM_CUSTOMER
+)
+REFERENCE_TABLES = dg.AssetSelection.assets(keys.SILVER_STORES, keys.SILVER_DIM_PRODUCT, keys.SILVER_DIM_PRODUCT_REJECTS)
+
+
+def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
+    """Jobs by what they move; daily-partitioned and unpartitioned tables run in separate jobs."""
+    return [
+        dg.define_asset_job(
+            "sales_pipeline", selection=SALES_TABLES,
+            description="Sales from landing to gold: bronze → silver → gold for the chosen days.",
+        ),
+        dg.define_asset_job(
+            "customer_dimension", selection=CUSTOMER_TABLES,
+            description="New change-feed files into bronze, then the customer SCD2 dimension, for the customers that changed.",
+        ),
+        dg.define_asset_job(
+            "reference_data", selection=REFERENCE_TABLES, description="Stores and the product dimension (SCD1) from their files.",
+        ),
+        dg.define_asset_job(
+            "customer_revenue", selection=dg.AssetSelection.assets(keys.GOLD_REVENUE_BY_CITY),
+            description="Revenue by customer city for the chosen days, point-in-time against silver/dim_customer.",
+        ),
+    ]
 
 
 def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     """The whole lakehouse for ``settings``; tests call this with a ``tmp_path`` root."""
     partitions = daily_partitions(settings.start_date)
     spark = SparkResource(master=settings.spark_master, jars_dir=str(settings.jars_dir), conf=dict(settings.spark_conf))
-    sales_pipeline = dg.define_asset_job(
-        "sales_pipeline",
-        selection=dg.AssetSelection.groups(*LAYERS) - dg.AssetSelection.assets(SILVER_STORES),
-        description="Sales from landing to gold: bronze → silver → gold for the chosen days.",
-    )
     warehouse = Warehouse(spark=spark, root=str(settings.warehouse))
     freshness_checks = build_freshness_checks()
     return dg.Definitions(
         assets=build_assets(partitions),
-        asset_checks=[*build_checks(partitions), *freshness_checks],
-        jobs=[sales_pipeline],
+        asset_checks=[*build_checks(partitions), *build_dimension_checks(), *freshness_checks],
+        jobs=build_jobs(),
         sensors=[
             dg.AutomationConditionSensorDefinition(
                 "lakehouse_automation",

@@ -19,17 +19,24 @@ class LakehouseRunner:
     instance: dg.DagsterInstance
     spark: SparkSession
 
-    def materialize(self, first: str, last: str | None = None, selection: Sequence[str] | None = None, raise_on_error=True):
-        """One run of the sales pipeline: one day as the UI runs a partition, or first..last as a single-run backfill."""
-        job = self.defs.resolve_job_def("sales_pipeline")
+    def materialize(self, first: str, last: str | None = None, selection: Sequence[str] | None = None, raise_on_error=True,
+                    job: str = "sales_pipeline"):
+        """One run of a daily job: one day as the UI runs a partition, or first..last as a single-run backfill."""
+        job_def = self.defs.resolve_job_def(job)
         asset_selection = [dg.AssetKey.from_user_string(s) for s in selection] if selection else None
         if last is None or last == first:
-            return job.execute_in_process(
+            return job_def.execute_in_process(
                 instance=self.instance, partition_key=first, asset_selection=asset_selection, raise_on_error=raise_on_error
             )
         tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-        return job.execute_in_process(
+        return job_def.execute_in_process(
             instance=self.instance, tags=tags, asset_selection=asset_selection, raise_on_error=raise_on_error
+        )
+
+    def run(self, job: str, run_config: dict | None = None, raise_on_error=True):
+        """One run of an unpartitioned job (e.g. ``customer_dimension``), as the UI launches it."""
+        return self.defs.resolve_job_def(job).execute_in_process(
+            instance=self.instance, run_config=run_config, raise_on_error=raise_on_error
         )
 
     def table(self, key: str) -> DataFrame:

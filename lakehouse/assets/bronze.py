@@ -5,11 +5,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.assets.keys import (
+    BRONZE_CUSTOMERS_CDC,
+    BRONZE_CUSTOMERS_CDC_FILES,
+    BRONZE_CUSTOMERS_CDC_REJECTS,
+    BRONZE_SALES,
+    BRONZE_SALES_REJECTS,
+)
+from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
 from lakehouse.ingest import read_json_lines
-from lakehouse.assets.keys import BRONZE_SALES, BRONZE_SALES_REJECTS
-from lakehouse.assets.policies import FILE_READ_RETRY, daily_table_out
+from lakehouse.ingest.incremental import ingest_new_files
 from lakehouse.partitions import SINGLE_RUN
-from lakehouse.resources import LandingZone, SparkResource
+from lakehouse.resources import LandingZone, SparkResource, Warehouse
 
 LAYER = "bronze"
 SALES_SCHEMA = T.StructType(
@@ -24,6 +31,19 @@ SALES_SCHEMA = T.StructType(
         T.StructField("sale_ts", T.StringType()),
     ]
 )
+CDC_SCHEMA = T.StructType(
+    [
+        T.StructField("customer_id", T.LongType()),
+        T.StructField("op", T.StringType()),
+        T.StructField("seq", T.LongType()),
+        T.StructField("event_ts", T.StringType()),
+        T.StructField("name", T.StringType()),
+        T.StructField("email", T.StringType()),
+        T.StructField("phone", T.StringType()),
+        T.StructField("city", T.StringType()),
+    ]
+)
+CDC_EVENT_KEY = ("customer_id", "seq")
 _DAY_FOLDER = r"/sales/([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$"
 
 
@@ -53,7 +73,30 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         yield dg.Output(_with_sale_date(batch.records), output_name="sales", metadata={"files_read": len(files)})
         yield dg.Output(_with_sale_date(batch.rejects), output_name="sales_rejects")
 
-    return [sales]
+    @dg.multi_asset(
+        name="bronze_customers_cdc",
+        specs=[
+            dg.AssetSpec(BRONZE_CUSTOMERS_CDC, description="Customer change events, one row per distinct (customer_id, seq), as landed.",
+                         group_name=LAYER, kinds=KINDS),
+            dg.AssetSpec(BRONZE_CUSTOMERS_CDC_REJECTS, description="Change-feed lines that are not JSON objects, with the reason.",
+                         group_name=LAYER, kinds=KINDS),
+            dg.AssetSpec(BRONZE_CUSTOMERS_CDC_FILES, description="The change-feed files ingested so far, with their counts (the file log).",
+                         group_name=LAYER, kinds=KINDS),
+        ],
+        retry_policy=FILE_READ_RETRY,
+    )
+    def customers_cdc(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone, warehouse: Warehouse):
+        """Reads only change-feed files not ingested yet; a re-delivered event is stored once."""
+        report = ingest_new_files(
+            spark.get_session(), landing.cdc_files(), CDC_SCHEMA, keys=CDC_EVENT_KEY,
+            table=str(warehouse.path(BRONZE_CUSTOMERS_CDC)), rejects=str(warehouse.path(BRONZE_CUSTOMERS_CDC_REJECTS)),
+            log=str(warehouse.path(BRONZE_CUSTOMERS_CDC_FILES)), run_id=context.run.run_id,
+        )
+        context.log.info(f"customers_cdc: {report}")
+        for key, extra in ((BRONZE_CUSTOMERS_CDC, report.metadata()), (BRONZE_CUSTOMERS_CDC_REJECTS, {}), (BRONZE_CUSTOMERS_CDC_FILES, {})):
+            yield dg.MaterializeResult(asset_key=key, metadata={**extra, **warehouse.table_metadata(key)})
+
+    return [sales, customers_cdc]
 
 
 def _with_sale_date(frame: DataFrame) -> DataFrame:

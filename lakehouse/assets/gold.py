@@ -4,10 +4,11 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.keys import GOLD_DAILY_SALES, SILVER_SALES
+from lakehouse.assets.keys import GOLD_DAILY_SALES, GOLD_REVENUE_BY_CITY, SILVER_DIM_CUSTOMER, SILVER_SALES
 from lakehouse.assets.policies import DAILY_FRESHNESS, FOLLOW_UPSTREAM, KINDS
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
+from lakehouse.resources import Warehouse
 
 LAYER = "gold"
 
@@ -59,4 +60,65 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         context.add_output_metadata({"dagster/column_lineage": DAILY_SALES_LINEAGE, **outcome.metadata()})
         return DAILY_SALES_EXPECTATIONS.split(checked)[0]
 
-    return [daily_sales]
+    @dg.asset(
+        key=GOLD_REVENUE_BY_CITY,
+        ins={"silver_sales": dg.AssetIn(key=SILVER_SALES)},
+        deps=[SILVER_DIM_CUSTOMER],
+        partitions_def=partitions,
+        backfill_policy=SINGLE_RUN,
+        group_name=LAYER,
+        kinds=KINDS,
+        metadata={"partition_expr": "sale_date"},
+        # A new sales day flows on; a dimension update does not restate every past day (see README).
+        automation_condition=FOLLOW_UPSTREAM.ignore(dg.AssetSelection.assets(SILVER_DIM_CUSTOMER)),
+        freshness_policy=DAILY_FRESHNESS,
+    )
+    def revenue_by_city(context: dg.AssetExecutionContext, silver_sales: DataFrame, warehouse: Warehouse) -> DataFrame:
+        """Revenue per day and customer city, each sale joined to the customer version valid at sale_ts."""
+        located = customer_version_at_sale(silver_sales, warehouse.read(SILVER_DIM_CUSTOMER)).persist()
+        unmatched = located.where(F.col("version_found") == False).count()  # noqa: E712 (Column comparison)
+        by_city = located.groupBy("sale_date", "city").agg(
+            F.sum("net_amount").alias("revenue"),
+            F.count("sale_id").alias("transactions"),
+            F.countDistinct("customer_id").alias("customers"),
+        )
+        context.add_output_metadata({
+            "sales_without_customer_version": dg.MetadataValue.int(unmatched),
+            "dagster/column_lineage": REVENUE_BY_CITY_LINEAGE,
+        })
+        return by_city
+
+    return [daily_sales, revenue_by_city]
+
+
+REVENUE_BY_CITY_LINEAGE = dg.TableColumnLineage(
+    deps_by_column={
+        "sale_date": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="sale_date")],
+        "city": [dg.TableColumnDep(asset_key=SILVER_DIM_CUSTOMER, column_name="city")],
+        "revenue": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="net_amount")],
+        "transactions": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="sale_id")],
+        "customers": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="customer_id")],
+    }
+)
+
+
+def customer_version_at_sale(sales: DataFrame, dim_customer: DataFrame) -> DataFrame:
+    """Each sale with the ``city`` of the customer version whose [valid_from, valid_to) holds ``sale_ts``.
+
+    A sale whose customer had no version then (not yet inserted, or deleted) keeps a null
+    ``city`` and ``version_found`` false: it still counts in the revenue, under city NULL.
+
+    Example::
+
+        customer_version_at_sale(warehouse.read(SILVER_SALES, ["2025-01-02"]), warehouse.read(SILVER_DIM_CUSTOMER))
+    """
+    versions = dim_customer.select(
+        F.col("customer_id").alias("_customer_id"), "city", "valid_from", "valid_to", F.lit(True).alias("version_found")
+    )
+    holds_sale = (
+        (F.col("customer_id") == F.col("_customer_id"))
+        & (F.col("sale_ts") >= F.col("valid_from"))
+        & (F.col("valid_to").isNull() | (F.col("sale_ts") < F.col("valid_to")))
+    )
+    joined = sales.join(versions, holds_sale, "left")
+    return joined.select(*sales.columns, "city", F.coalesce("version_found", F.lit(False)).alias("version_found"))

@@ -10,16 +10,24 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from lakehouse.assets.bronze import SALES_SCHEMA
+from lakehouse.assets.bronze import CDC_EVENT_KEY, CDC_SCHEMA, SALES_SCHEMA
 from lakehouse.assets.keys import (
+    BRONZE_CUSTOMERS_CDC,
+    BRONZE_CUSTOMERS_CDC_FILES,
+    BRONZE_CUSTOMERS_CDC_REJECTS,
     BRONZE_SALES,
     BRONZE_SALES_REJECTS,
     GOLD_DAILY_SALES,
+    SILVER_DIM_CUSTOMER,
+    SILVER_DIM_PRODUCT,
     SILVER_SALES,
     SILVER_SALES_QUARANTINE,
     SILVER_STORES,
 )
+from lakehouse.assets.silver.dimensions import CUSTOMER_SCD2, applicable_events
 from lakehouse.checks import evaluations as ev
+from lakehouse.checks import scd_evaluations as scd
+from lakehouse.ingest import read_json_lines
 from lakehouse.quality.schemas import GoldDailySales, SilverSales, SilverSalesQuarantine, validate
 from lakehouse.resources import LandingZone, Warehouse
 
@@ -88,6 +96,50 @@ def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefi
         silver_sales_nothing_lost, silver_sales_sale_id_unique, silver_sales_store_exists, silver_sales_row_count,
         silver_sales_schema, silver_sales_quarantine_schema, gold_daily_sales_schema,
     ]
+
+
+def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
+    """Checks of the change feed and the dimensions (unpartitioned; the dimension checks block downstream gold)."""
+    keys = list(CUSTOMER_SCD2.keys)
+
+    @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, blocking=True,
+                    additional_deps=[BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES],
+                    description="CDC accounting: distinct events in bronze = events landed − duplicates, over the ingested files.")
+    def customers_cdc_accounting(warehouse: Warehouse, landing: LandingZone):
+        logged = [r["file"] for r in warehouse.read(BRONZE_CUSTOMERS_CDC_FILES).select("file").collect()]
+        landed = read_json_lines(warehouse.spark.get_session(), logged, CDC_SCHEMA)
+        pending = len({f.path for f in landing.cdc_files()} - set(logged))
+        return scd.cdc_accounting(landed.records, landed.rejects, warehouse.read(BRONZE_CUSTOMERS_CDC),
+                                  warehouse.read(BRONZE_CUSTOMERS_CDC_REJECTS), CDC_EVENT_KEY, pending)
+
+    @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, description="Change events the dimension cannot place (WARN with the count).")
+    def customers_cdc_applicable(warehouse: Warehouse):
+        bronze = warehouse.read(BRONZE_CUSTOMERS_CDC)
+        return scd.applicable_share(bronze, applicable_events(bronze))
+
+    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True, description="At most one current row per customer_id.")
+    def dim_customer_one_current_row(warehouse: Warehouse):
+        return scd.one_current_row(warehouse.read(SILVER_DIM_CUSTOMER), keys)
+
+    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True,
+                    description="No inverted or overlapping validity intervals; is_current exactly when valid_to is NULL.")
+    def dim_customer_valid_intervals(warehouse: Warehouse):
+        return scd.valid_intervals(warehouse.read(SILVER_DIM_CUSTOMER), keys)
+
+    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True, additional_deps=[BRONZE_CUSTOMERS_CDC],
+                    description="Every customer whose latest event is not a DELETE has a current row with that event's values; no other has one.")
+    def dim_customer_follows_events(warehouse: Warehouse):
+        spec = CUSTOMER_SCD2
+        events = applicable_events(warehouse.read(BRONZE_CUSTOMERS_CDC))
+        return scd.current_rows_follow_events(warehouse.read(SILVER_DIM_CUSTOMER), events, keys, spec.sequence,
+                                              spec.tracked, spec.delete_when)
+
+    @dg.asset_check(asset=SILVER_DIM_PRODUCT, blocking=True, description="product_id is unique in silver/dim_product.")
+    def dim_product_product_id_unique(warehouse: Warehouse):
+        return ev.duplicate_keys(warehouse.read(SILVER_DIM_PRODUCT), ["product_id"])
+
+    return [customers_cdc_accounting, customers_cdc_applicable, dim_customer_one_current_row,
+            dim_customer_valid_intervals, dim_customer_follows_events, dim_product_product_id_unique]
 
 
 def build_freshness_checks() -> list[dg.AssetChecksDefinition]:

@@ -51,7 +51,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.partitions import partition_predicate, validate_column
-from lakehouse.resources.warehouse import Warehouse, table_name
+from lakehouse.resources.warehouse import Warehouse, commit_metadata, commit_metrics, location_metadata, table_name
 
 PARTITION_EXPR = "partition_expr"
 WRITE_ATTEMPTS = 3
@@ -127,26 +127,11 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         return validate_column(getattr(column, "value", column))
 
     def _write_metadata(self, obj: DataFrame, path: Path, context: dg.OutputContext, column: str | None, predicate: str | None):
-        spark = obj.sparkSession
-        commit = DeltaTable.forPath(spark, str(path)).history(1).collect()[0]
-        metrics = {k: int(v) for k, v in (commit["operationMetrics"] or {}).items() if v and v.isdigit()}
-        rows = metrics.get("numOutputRows", 0)
+        commit = DeltaTable.forPath(obj.sparkSession, str(path)).history(1).collect()[0]
         metadata = {
-            "dagster/row_count": dg.MetadataValue.int(rows),
-            "dagster/table_name": table_name(context.asset_key),
-            "dagster/uri": dg.MetadataValue.url(path.resolve().as_uri()),
-            "dagster/column_schema": dg.TableSchema(
-                columns=[
-                    dg.TableColumn(name=f.name, type=f.dataType.simpleString(), constraints=dg.TableColumnConstraints(nullable=f.nullable))
-                    for f in obj.schema.fields
-                ]
-            ),
-            "delta_version": dg.MetadataValue.int(commit["version"]),
-            "delta_operation": commit["operation"],
-            "files_written": dg.MetadataValue.int(metrics.get("numFiles", metrics.get("numAddedFiles", 0))),
-            "bytes_written": dg.MetadataValue.int(metrics.get("numOutputBytes", metrics.get("numAddedBytes", 0))),
-            "files_removed": dg.MetadataValue.int(metrics.get("numRemovedFiles", 0)),
-            "operation_metrics": dg.MetadataValue.json(metrics),
+            "dagster/row_count": dg.MetadataValue.int(commit_metrics(commit).get("numOutputRows", 0)),
+            **location_metadata(context.asset_key, path, obj.schema),
+            **commit_metadata(commit),
         }
         if predicate:
             metadata["replace_where"] = predicate

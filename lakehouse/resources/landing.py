@@ -19,6 +19,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from lakehouse.ingest.incremental import LandedFile, list_landed
+
 
 class LandingZone(dg.ConfigurableResource):
     """Lists the raw files of the landing zone."""
@@ -44,6 +46,13 @@ class LandingZone(dg.ConfigurableResource):
             )
         return [str(path) for day in days for path in sorted(self.sales_folder(day).glob("*.json")) if _visible(path)]
 
+    def cdc_files(self) -> list[LandedFile]:
+        """The customer change-feed files landed so far, by name, with size and modification time."""
+        return list_landed(Path(self.root) / "customers_cdc")
+
+    def product_snapshot_files(self) -> list[str]:
+        """All daily product snapshots ``products/products_<day>.csv``, by day."""
+        return [f.path for f in list_landed(Path(self.root) / "products", "products_*.csv")]
 
     def stores_file(self) -> str:
         """The store reference file; fails naming the path when it has not landed."""

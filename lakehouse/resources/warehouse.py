@@ -19,8 +19,9 @@ from pathlib import Path
 import dagster as dg
 from delta.tables import DeltaTable
 from pydantic import Field
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse.partitions import validate_keys
 from lakehouse.resources.spark import SparkResource
@@ -72,6 +73,22 @@ class Warehouse(dg.ConfigurableResource):
             values = [v.isoformat() for v in values]
         return frame.where(F.col(column).isin(list(values)))
 
+    def table_metadata(self, asset_key: dg.AssetKey) -> dict[str, object]:
+        """Materialization metadata of a table an asset wrote itself (MERGE, append).
+
+        ``dagster/row_count`` is the rows of the whole table (Delta answers the count from its
+        log), plus the schema, URI and the latest commit; see :func:`commit_metadata`.
+        """
+        path = self.path(asset_key)
+        spark = self.spark.get_session()
+        frame = spark.read.format("delta").load(str(path))
+        commit = DeltaTable.forPath(spark, str(path)).history(1).collect()[0]
+        return {
+            "dagster/row_count": dg.MetadataValue.int(frame.count()),
+            **location_metadata(asset_key, path, frame.schema),
+            **commit_metadata(commit),
+        }
+
     def partition_column(self, asset_key: dg.AssetKey) -> str:
         """The table's (single) partition column, from its Delta log."""
         detail = DeltaTable.forPath(self.spark.get_session(), str(self.path(asset_key))).detail().collect()[0]
@@ -79,3 +96,35 @@ class Warehouse(dg.ConfigurableResource):
         if len(columns) != 1:
             raise dg.Failure(description=f"{table_name(asset_key)} is partitioned by {columns}, expected one column")
         return columns[0]
+
+
+def location_metadata(asset_key: dg.AssetKey, path: Path, schema: T.StructType) -> dict[str, object]:
+    """``dagster/table_name``, ``dagster/uri`` and ``dagster/column_schema`` of a table."""
+    return {
+        "dagster/table_name": table_name(asset_key),
+        "dagster/uri": dg.MetadataValue.url(path.resolve().as_uri()),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(name=f.name, type=f.dataType.simpleString(), constraints=dg.TableColumnConstraints(nullable=f.nullable))
+                for f in schema.fields
+            ]
+        ),
+    }
+
+
+def commit_metadata(commit: Row) -> dict[str, object]:
+    """The Delta version, operation and operation metrics (files, bytes) of one ``history()`` row."""
+    metrics = commit_metrics(commit)
+    return {
+        "delta_version": dg.MetadataValue.int(commit["version"]),
+        "delta_operation": commit["operation"],
+        "files_written": dg.MetadataValue.int(metrics.get("numFiles", metrics.get("numAddedFiles", 0))),
+        "bytes_written": dg.MetadataValue.int(metrics.get("numOutputBytes", metrics.get("numAddedBytes", 0))),
+        "files_removed": dg.MetadataValue.int(metrics.get("numRemovedFiles", 0)),
+        "operation_metrics": dg.MetadataValue.json(metrics),
+    }
+
+
+def commit_metrics(commit: Row) -> dict[str, int]:
+    """A commit's ``operationMetrics`` as ints."""
+    return {k: int(v) for k, v in (commit["operationMetrics"] or {}).items() if v and v.isdigit()}

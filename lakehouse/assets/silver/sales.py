@@ -1,4 +1,4 @@
-"""Silver: one row per valid, distinct business entity; whatever fails a rule goes to quarantine."""
+"""Silver sales: one row per valid, distinct sale; whatever fails a rule goes to quarantine. Stores reference data."""
 
 import dagster as dg
 from pyspark.sql import DataFrame, Window

@@ -1,0 +1,131 @@
+"""The logic of the dimension and change-feed checks, as plain functions of DataFrames.
+
+Each returns an :class:`~dagster.AssetCheckResult` naming what is wrong, a sample of the keys
+and what to do; :mod:`lakehouse.checks.definitions` gathers the inputs.
+
+Example::
+
+    one_current_row(warehouse.read(SILVER_DIM_CUSTOMER), ["customer_id"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import reduce
+
+import dagster as dg
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+REBUILD = "Re-materialize the dimension with run config full_refresh: true; if the problem stays, the change feed itself is inconsistent."
+
+
+def _result(problems: DataFrame, what: str, *, severity=ERROR, advice: str = REBUILD, **metadata) -> dg.AssetCheckResult:
+    count = problems.count()
+    sample = [r.asDict() for r in problems.limit(5).collect()]
+    return dg.AssetCheckResult(
+        passed=count == 0,
+        severity=severity,
+        description=None if count == 0 else f"{count} {what}, e.g. {sample}. {advice}",
+        metadata={"problems": count, "sample": dg.MetadataValue.json(_jsonable(sample)), **metadata},
+    )
+
+
+def _jsonable(rows: list[dict]) -> list[dict]:
+    return [{k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in r.items()} for r in rows]
+
+
+def one_current_row(dim: DataFrame, keys: Sequence[str]) -> dg.AssetCheckResult:
+    """ERROR for every key with more than one ``is_current`` row."""
+    duplicated = dim.where("is_current").groupBy(*keys).count().where("count > 1")
+    return _result(duplicated, f"key(s) with more than one current row ({'+'.join(keys)})")
+
+
+def valid_intervals(dim: DataFrame, keys: Sequence[str]) -> dg.AssetCheckResult:
+    """ERROR for inverted intervals, overlapping versions of a key, and ``is_current`` out of step with an open ``valid_to``."""
+    by_start = Window.partitionBy(*keys).orderBy("valid_from", "valid_to")
+    ordered = dim.withColumn("_next_from", F.lead("valid_from").over(by_start))
+    problem = (
+        F.when(F.col("valid_to") < F.col("valid_from"), F.lit("inverted: valid_to before valid_from"))
+        .when(F.col("_next_from").isNotNull() & (F.col("valid_to").isNull() | (F.col("_next_from") < F.col("valid_to"))),
+              F.lit("overlaps the next version"))
+        .when(F.col("is_current") != F.col("valid_to").isNull(), F.lit("is_current disagrees with valid_to"))
+    )
+    problems = ordered.select(*keys, "valid_from", "valid_to", "is_current", problem.alias("problem")).where("problem IS NOT NULL")
+    return _result(problems, "version(s) with an invalid validity interval")
+
+
+def current_rows_follow_events(dim: DataFrame, events: DataFrame, keys: Sequence[str], sequence: str,
+                               tracked: Sequence[str], delete_when: str) -> dg.AssetCheckResult:
+    """ERROR unless exactly the keys whose latest event (by ``sequence``) is not a delete have a current row, holding that event's values."""
+    latest = Window.partitionBy(*keys).orderBy(F.col(sequence).desc())
+    last = (
+        events.withColumn("_n", F.row_number().over(latest)).where("_n = 1")
+        .select(*keys, *[F.col(c).alias(f"_event_{c}") for c in tracked], F.expr(delete_when).alias("_deleted"))
+    )
+    current = dim.where("is_current").select(*keys, *tracked, F.lit(True).alias("_current"))
+    joined = last.join(current, list(keys), "full_outer")
+    differs = reduce(Column.__or__, [~F.col(c).eqNullSafe(F.col(f"_event_{c}")) for c in tracked])
+    problem = (
+        F.when(F.col("_deleted").isNull(), F.lit("current row for a key with no event"))
+        .when(~F.col("_deleted") & F.col("_current").isNull(), F.lit("latest event is not a delete but no current row"))
+        .when(F.col("_deleted") & F.col("_current").isNotNull(), F.lit("latest event is a delete but a current row remains"))
+        .when(~F.col("_deleted") & differs, F.lit("current row differs from the latest event"))
+    )
+    problems = joined.select(*keys, problem.alias("problem")).where("problem IS NOT NULL")
+    return _result(problems, "key(s) whose current row does not follow the latest event")
+
+
+def cdc_accounting(landed: DataFrame, landed_rejects: DataFrame, bronze: DataFrame, bronze_rejects: DataFrame,
+                   keys: Sequence[str], files_pending: int) -> dg.AssetCheckResult:
+    """ERROR unless distinct events in bronze = events landed − duplicates, and rejects match, over the ingested files.
+
+    ``landed``/``landed_rejects`` are the records and rejects re-read from the files the file log
+    says were ingested; a duplicate is a landed record whose key (all parts non-null) was
+    already landed. Files landed but not ingested yet are reported, not counted.
+    """
+    complete = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+    keyed = landed.where(complete)
+    events_landed = landed.count()
+    duplicates = keyed.count() - keyed.select(*keys).distinct().count()
+    distinct_in_bronze = bronze.count()
+    rejects_landed, rejects_in_bronze = landed_rejects.count(), bronze_rejects.count()
+    expected = events_landed - duplicates
+    passed = distinct_in_bronze == expected and rejects_landed == rejects_in_bronze
+    metadata = {
+        "events_landed": events_landed,
+        "duplicate_events": duplicates,
+        "distinct_events_in_bronze": distinct_in_bronze,
+        "rejects_landed": rejects_landed,
+        "rejects_in_bronze": rejects_in_bronze,
+        "files_pending": files_pending,
+    }
+    equation = f"{distinct_in_bronze} distinct events in bronze vs {events_landed} landed - {duplicates} duplicates = {expected}"
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=ERROR,
+        description=(
+            f"CDC accounting holds: {equation}; {rejects_in_bronze} rejects."
+            + (f" {files_pending} landed file(s) not ingested yet: materialize bronze/customers_cdc." if files_pending else "")
+            if passed else
+            f"CDC accounting broken: {equation}; rejects {rejects_in_bronze} in bronze vs {rejects_landed} landed. "
+            "Events were lost or stored twice: compare the file log bronze/customers_cdc_files with the landing folder."
+        ),
+        metadata=metadata,
+    )
+
+
+def applicable_share(bronze: DataFrame, applicable: DataFrame) -> dg.AssetCheckResult:
+    """WARN with the count of bronze events the dimension cannot place (no key or seq, bad event_ts, unknown op)."""
+    skipped = bronze.count() - applicable.count()
+    return dg.AssetCheckResult(
+        passed=skipped == 0,
+        severity=WARN,
+        description=None if skipped == 0 else (
+            f"{skipped} change event(s) in bronze/customers_cdc have no customer_id or seq, an event_ts that is not "
+            "ISO-8601 or an unknown op; they stay in bronze and are not applied. Ask the source to re-send them."
+        ),
+        metadata={"events_not_applicable": skipped},
+    )

@@ -1,0 +1,241 @@
+"""SCD type 1 from full snapshots: one row per key, the latest snapshot holding the key wins.
+
+Each call applies one or more full snapshots (rows carrying the keys, the attributes and the
+date of their snapshot) to a Delta table with a single MERGE that writes only new or changed
+rows. Besides the attributes, the table keeps per key:
+
+* ``snapshot_date`` / ``last_seen``: the latest snapshot holding the key (its values are kept);
+* ``first_seen``: the earliest snapshot holding the key;
+* ``in_latest_snapshot``: whether the latest snapshot known (input or already applied) holds it;
+* ``missing_since``: the first known snapshot after ``last_seen`` (NULL while in the latest).
+
+A key left out of a snapshot is flagged, never deleted, and cleared when it comes back. An older
+snapshot landing late never rolls values back; it can only move ``first_seen`` earlier or make
+``missing_since`` earlier. Snapshots of the same date as ``last_seen`` are re-deliveries: their
+values win. The known snapshot dates are those of the input plus every date the table shows
+(``first_seen``, ``last_seen``, ``missing_since``), so ``missing_since`` is exact when snapshots
+arrive in date order; a late snapshot can leave it later than exact when an applied snapshot
+date no longer shows anywhere in the table.
+
+Example::
+
+    batch = read_csv_snapshots(spark, files, "product_id BIGINT, product_name STRING, "
+                               "category STRING, list_price DOUBLE")
+    spec = SnapshotSpec(keys=("product_id",), attributes=("product_name", "category", "list_price"))
+    result = merge_snapshots(spark, "data/warehouse/silver/dim_product", batch.rows, spec)
+    result.metadata()   # {"rows_inserted": 3, "rows_updated": 1, ...}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import PurePosixPath
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+TRACKING_COLUMNS = ("snapshot_date", "first_seen", "last_seen", "in_latest_snapshot", "missing_since")
+
+
+@dataclass(frozen=True)
+class SnapshotSpec:
+    """Which input columns are the key, which are attributes, which names the snapshot date.
+
+    Example::
+
+        SnapshotSpec(keys=("product_id",), attributes=("product_name", "category", "list_price"))
+    """
+
+    keys: tuple[str, ...]
+    attributes: tuple[str, ...]
+    snapshot_date: str = "snapshot_date"
+
+
+@dataclass(frozen=True)
+class Scd1Result:
+    """What one :func:`merge_snapshots` call did; ``rows_total``/``rows_flagged_missing`` describe the table after it.
+
+    Example::
+
+        context.add_output_metadata(result.metadata())
+    """
+
+    snapshots_applied: int  # distinct snapshot dates in the input
+    latest_snapshot: str | None  # latest known snapshot date (ISO), None when nothing is known
+    rows_inserted: int
+    rows_updated: int
+    rows_flagged_missing: int  # rows with in_latest_snapshot false
+    rows_total: int
+    delta_version: int | None
+
+    def metadata(self) -> dict[str, int | str]:
+        """The fields as plain ints/strs for Dagster output metadata; None fields are left out."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class SnapshotBatch:
+    """Snapshot rows read from files, and the lines that did not fit the schema.
+
+    ``rows``: the schema's columns, ``snapshot_date`` and ``_source_file``. ``rejects``:
+    ``_raw_line``, ``_reject_reason``, ``snapshot_date``, ``_source_file``. A rejected line's key
+    is absent from its snapshot, so a merge flags it missing rather than storing half a row.
+    """
+
+    rows: DataFrame
+    rejects: DataFrame
+
+
+def read_csv_snapshots(
+    spark: SparkSession, files: Sequence[str], schema: str, date_pattern: str = r"(\d{4}-\d{2}-\d{2})"
+) -> SnapshotBatch:
+    """Read CSV snapshot ``files`` (header row, DDL ``schema``), dated by ``date_pattern``'s first group.
+
+    The pattern is applied to the file name (Java regex in Spark, checked with Python's ``re``
+    first) and must capture an ISO date. Headers must match the schema's column names. Raises
+    ``ValueError`` naming files whose name holds no date. The parsed lines are cached (the
+    Spark resource clears the cache after a run).
+
+    Example::
+
+        batch = read_csv_snapshots(spark, ["landing/products/products_2025-01-01.csv"],
+                                   "product_id BIGINT, product_name STRING, category STRING, list_price DOUBLE")
+        batch.rows.count(), batch.rejects.count()
+    """
+    undated = [f for f in files if not _iso_date(re.search(date_pattern, PurePosixPath(f).name))]
+    if undated:
+        raise ValueError(f"No snapshot date matching {date_pattern!r} in the name of {undated}; "
+                         "rename the files (e.g. products_2025-01-01.csv) or pass date_pattern.")
+    columns = [name for name, _ in (field.strip().split(maxsplit=1) for field in schema.split(","))]
+    if not files:
+        empty = spark.createDataFrame([], f"{schema}, snapshot_date DATE, _source_file STRING")
+        rejects = "_raw_line STRING, _reject_reason STRING, snapshot_date DATE, _source_file STRING"
+        return SnapshotBatch(rows=empty, rejects=spark.createDataFrame([], rejects))
+    file_name = F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1)
+    parsed = (
+        spark.read.schema(f"{schema}, _corrupt_record STRING")
+        .options(header=True, mode="PERMISSIVE", enforceSchema=False, columnNameOfCorruptRecord="_corrupt_record")
+        .csv(list(files))
+        .withColumn("snapshot_date", F.to_date(F.regexp_extract(file_name, date_pattern, 1)))
+        .withColumn("_source_file", F.col("_metadata.file_path"))
+        .persist()  # Spark refuses queries on the raw file that only need _corrupt_record
+    )
+    rows = parsed.where(F.col("_corrupt_record").isNull()).select(*columns, "snapshot_date", "_source_file")
+    rejects = parsed.where(F.col("_corrupt_record").isNotNull()).select(
+        F.col("_corrupt_record").alias("_raw_line"),
+        F.lit(f"line does not match the schema ({schema}): wrong type or number of fields").alias("_reject_reason"),
+        "snapshot_date",
+        "_source_file",
+    )
+    return SnapshotBatch(rows=rows, rejects=rejects)
+
+
+def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: SnapshotSpec) -> Scd1Result:
+    """Apply the full ``snapshots`` to the SCD1 Delta table at ``path`` (see the module doc).
+
+    Creates the table with an overwrite write when it does not exist, else runs one MERGE that
+    inserts new keys and updates changed rows only; the same input twice changes nothing. Raises
+    ``ValueError`` when a snapshot holds a key twice or a row has a null key or date.
+
+    Example::
+
+        spec = SnapshotSpec(keys=("product_id",), attributes=("product_name", "list_price"))
+        merge_snapshots(spark, "/tmp/dim_product", batch.rows, spec).rows_updated
+    """
+    keys, attributes, tracked = list(spec.keys), list(spec.attributes), list(TRACKING_COLUMNS)
+    incoming = snapshots.select(*keys, *attributes, F.col(spec.snapshot_date).cast("date").alias("_date"))
+    input_dates = _validated_dates(incoming, keys)
+    newest = incoming.groupBy(*keys).agg(
+        F.max_by(F.struct(*attributes, "_date"), "_date").alias("_new"), F.min("_date").alias("_first")
+    )
+    exists = DeltaTable.isDeltaTable(spark, path)
+    if exists:
+        current = spark.read.format("delta").load(path)
+        shown = current.select(F.explode(F.array("first_seen", "last_seen", "missing_since")).alias("d"))
+        table_dates = {r.d for r in shown.where(F.col("d").isNotNull()).distinct().collect()}
+    else:  # an empty table of the output's types, so both cases share one plan
+        types = {c: newest.schema["_new"].dataType[c].dataType for c in attributes} | {"in_latest_snapshot": "boolean"}
+        current = spark.createDataFrame([], newest.select(*keys).schema).select(
+            *keys, *[F.lit(None).cast(types.get(c, "date")).alias(c) for c in attributes + tracked]
+        )
+        table_dates = set()
+    known = sorted(table_dates | set(input_dates))
+    latest = known[-1] if known else None
+
+    old = current.select(*keys, *[F.col(c).alias(f"_old_{c}") for c in attributes + tracked])
+    # Same date as last_seen: a re-delivered snapshot, its values win; an older one never does.
+    take_new = F.col("_new._date") >= F.coalesce("_old_last_seen", "_new._date")
+    last_seen = F.greatest("_old_last_seen", "_new._date")
+    in_latest = last_seen == F.lit(latest)
+    later = F.filter(F.array(*[F.lit(d) for d in known]).cast("array<date>"), lambda d: d > last_seen)
+    values = {c: F.when(take_new, F.col(f"_new.{c}")).otherwise(F.col(f"_old_{c}")) for c in attributes} | {
+        "snapshot_date": last_seen,
+        "first_seen": F.least("_old_first_seen", "_first"),
+        "last_seen": last_seen,
+        "in_latest_snapshot": in_latest,
+        "missing_since": F.when(~in_latest, F.element_at(later, 1)),
+    }
+    changed = F.col("_old_last_seen").isNull()
+    for name, value in values.items():
+        changed = changed | ~value.eqNullSafe(F.col(f"_old_{name}"))
+    state = newest.join(old, on=keys, how="full").select(
+        *keys, *[value.alias(name) for name, value in values.items()], changed.alias("_changed")
+    ).persist()  # counted, then the merge's source: computed once
+    try:
+        counts = state.agg(
+            F.count("*").alias("total"),
+            F.count(F.when(~F.col("in_latest_snapshot"), 1)).alias("flagged"),
+            F.count(F.when(F.col("_changed"), 1)).alias("changed"),
+        ).first()
+        diff = state.where("_changed").drop("_changed")
+        if not exists:
+            diff.write.format("delta").mode("overwrite").save(path)
+        elif counts.changed:  # nothing changed: no MERGE, so no empty commit either
+            condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+            table = DeltaTable.forPath(spark, path).alias("t")
+            table.merge(diff.alias("s"), condition).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+    finally:
+        state.unpersist()
+    commit = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
+    metrics = (commit.operationMetrics or {}) if not exists or counts.changed else {}
+    return Scd1Result(
+        snapshots_applied=len(input_dates), latest_snapshot=latest.isoformat() if latest else None,
+        rows_inserted=int(metrics.get("numTargetRowsInserted" if exists else "numOutputRows", 0)),
+        rows_updated=int(metrics.get("numTargetRowsUpdated", 0)),
+        rows_flagged_missing=counts.flagged, rows_total=counts.total, delta_version=commit.version,
+    )
+
+
+def _validated_dates(incoming: DataFrame, keys: list[str]) -> list[date]:
+    """The input's snapshot dates; raises ``ValueError`` on duplicate or null keys and null dates."""
+    null_key = F.greatest(*[F.col(k).isNull() for k in keys]) if len(keys) > 1 else F.col(keys[0]).isNull()
+    per_date = incoming.groupBy("_date").agg(
+        F.count("*").alias("rows"), F.count_distinct(*keys).alias("keys"), F.count(F.when(null_key, 1)).alias("nulls")
+    ).collect()
+    if all(r._date is not None and r.nulls == 0 and r.rows == r.keys for r in per_date):
+        return sorted(r._date for r in per_date)
+    bad = (
+        incoming.groupBy("_date", *keys).count()
+        .where((F.col("count") > 1) | null_key | F.col("_date").isNull())
+        .orderBy("_date", *keys).limit(10).collect()
+    )
+    found = "; ".join(
+        f"snapshot {r._date or '<no date>'}: {r['count']} row(s) with "
+        + ", ".join(f"{k}={r[k]!r}" for k in keys) for r in bad
+    )
+    raise ValueError(
+        f"Snapshots must hold each key once, with non-null keys and a snapshot date. Offending (first 10): {found}. "
+        "Fix or deduplicate these rows in the snapshot files (a key repeated with different values is ambiguous), "
+        "then run again."
+    )
+
+
+def _iso_date(match: re.Match[str] | None) -> bool:
+    try:
+        return match is not None and bool(date.fromisoformat(match.group(1)))
+    except (IndexError, ValueError):
+        return False

@@ -1,0 +1,354 @@
+"""SCD type 2 for any dimension: versions from a change-event history, kept in Delta with one MERGE per run.
+
+A dimension is described by a :class:`Scd2Spec` (business keys, event order, event time, tracked
+and carried columns, which events are deletes). :func:`scd2_versions` turns the complete event
+history of some keys into every version of those keys; :func:`merge_scd2` writes the versions of
+the keys that have new events with a single MERGE that leaves every other key's rows untouched;
+:func:`rebuild_scd2` recomputes the whole table. :func:`changed_keys` finds the keys with new
+events through the source table's Change Data Feed, and :func:`last_source_version` reads back
+which source version the dimension last consumed, recorded in the same commit as the data.
+
+Rules (whatever order the events arrived in): events are applied in ``sequence`` order and a
+repeated (keys, sequence) event counts once; every non-delete event is a full image of the
+tracked columns. A version opens at the ``timestamp`` of the event that changed a tracked column
+(null-safe) or re-created a deleted key, and closes (``valid_to``, exclusive) at the timestamp of
+the next event that did either or deleted the key. The last version of a key that is not deleted
+has ``valid_to`` NULL and ``is_current`` true. Timestamps are copied, not reordered: a key whose
+timestamps go backwards against ``sequence`` gets versions with ``valid_to <= valid_from``.
+
+Example::
+
+    spec = Scd2Spec(keys=("customer_id",), sequence="seq", timestamp="event_ts",
+                    tracked=("name", "email", "phone", "city"), delete_when="op = 'DELETE'")
+    since = last_source_version(spark, dim_path)
+    keys, version = changed_keys(spark, events_path, since, spec.keys)
+    events = spark.read.format("delta").option("versionAsOf", version).load(events_path)
+    if keys is None:
+        result = rebuild_scd2(spark, dim_path, events, spec, source_version=version)
+    else:
+        history = events.join(keys, list(spec.keys), "left_semi")
+        result = merge_scd2(spark, dim_path, history, spec, source_version=version)
+    result.metadata()   # {"mode": "incremental", "keys_changed": 42, ...}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from functools import reduce
+
+import sqlglot
+from delta.tables import DeltaTable
+from pyspark.errors import PySparkException
+from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
+from pyspark.sql import functions as F
+from sqlglot import exp
+
+VALID_FROM, VALID_TO, IS_CURRENT, VALID_FROM_SEQ = "valid_from", "valid_to", "is_current", "_valid_from_seq"
+SOURCE_VERSION_KEY = "scd2_source_version"
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+_DELETED, _ACTION, _KEEP = "_scd2_deleted", "_scd2_action", "_scd2_keep"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = {VALID_FROM, VALID_TO, IS_CURRENT, VALID_FROM_SEQ, _DELETED, _ACTION, _KEEP}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scd2Spec:
+    """How a dimension's events become versions; checked when built (names, ``delete_when`` parses).
+
+    Example::
+
+        Scd2Spec(keys=("customer_id",), sequence="seq", timestamp="event_ts",
+                 tracked=("name", "email", "phone", "city"), delete_when="op = 'DELETE'",
+                 carried=("source_file",))
+    """
+
+    keys: tuple[str, ...]
+    sequence: str
+    timestamp: str
+    tracked: tuple[str, ...]
+    delete_when: str
+    carried: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("keys", "tracked", "carried"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+        if not self.keys or not self.tracked:
+            raise ValueError("Scd2Spec needs at least one key and one tracked column")
+        names = [*self.keys, self.sequence, self.timestamp, *self.tracked, *self.carried]
+        bad = [n for n in names if not isinstance(n, str) or not _IDENTIFIER.match(n)]
+        if bad:
+            raise ValueError(f"Scd2Spec column names must be plain identifiers: {bad}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"Scd2Spec columns must play one role each, repeated: {repeated}")
+        if _RESERVED & set(names):
+            raise ValueError(f"Scd2Spec columns may not use the output names {sorted(_RESERVED & set(names))}")
+        try:
+            parsed = sqlglot.parse_one(self.delete_when, read="spark")
+        except sqlglot.errors.ParseError as error:
+            raise ValueError(f"delete_when {self.delete_when!r} is not a Spark SQL expression: {error}") from None
+        if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery):
+            raise ValueError(f"delete_when {self.delete_when!r} must be a row-level expression, not a query")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The dimension's columns, in table order."""
+        return (*self.keys, *self.tracked, *self.carried, VALID_FROM, VALID_TO, IS_CURRENT, VALID_FROM_SEQ)
+
+
+def scd2_versions(events: DataFrame, spec: Scd2Spec) -> DataFrame:
+    """Every version of the keys in ``events``, which must hold the complete history of those keys.
+
+    Events may repeat and come in any order. Rows with a null key, sequence or timestamp are
+    dropped here; the caller should quarantine them first. Two events with the same keys and
+    sequence are expected to be identical; if they are not, one is kept (deterministically).
+    Output columns: keys, tracked, carried, ``valid_from``, ``valid_to``, ``is_current``,
+    ``_valid_from_seq`` (the sequence of the event that opened the version).
+
+    Example::
+
+        versions = scd2_versions(spark.read.format("delta").load(events_path), spec)
+        versions.where("is_current").count()   # keys alive now
+    """
+    keys, seq, ts = list(spec.keys), spec.sequence, spec.timestamp
+    payload = [ts, *spec.tracked, *spec.carried]
+    rows = _usable(events, spec).select(
+        *keys, seq, F.coalesce(F.expr(spec.delete_when), F.lit(False)).alias(_DELETED), *payload
+    )
+    # One shuffle for everything: duplicates of a (keys, sequence) are adjacent in this order,
+    # and it is also the `sequence` order the second window needs.
+    by_event = Window.partitionBy(*keys).orderBy(seq, _DELETED, *payload)
+    by_seq = Window.partitionBy(*keys).orderBy(seq)
+    unique = rows.withColumn(_KEEP, F.coalesce(F.lag(seq).over(by_event) != F.col(seq), F.lit(True))).where(_KEEP)
+    # The state after an event is the event's own image (or "absent" after a delete), so an event
+    # changes the state when it differs from the event before it.
+    was_deleted = F.lag(_DELETED).over(by_seq)
+    differs = reduce(Column.__or__, [~F.col(c).eqNullSafe(F.lag(c).over(by_seq)) for c in spec.tracked])
+    changed = (
+        F.when(was_deleted.isNull(), ~F.col(_DELETED))
+        .when(F.col(_DELETED), ~was_deleted)
+        .otherwise(was_deleted | differs)
+    )
+    changes = unique.withColumn(_KEEP, changed).where(_KEEP)
+    return (
+        changes.withColumn(VALID_TO, F.lead(ts).over(by_seq))
+        .where(~F.col(_DELETED))
+        .select(
+            *keys, *spec.tracked, *spec.carried,
+            F.col(ts).alias(VALID_FROM), VALID_TO, F.col(VALID_TO).isNull().alias(IS_CURRENT),
+            F.col(seq).alias(VALID_FROM_SEQ),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Scd2Result:
+    """What one write of a dimension did; ``metadata()`` is ready for a Dagster ``Output``.
+
+    For mode ``full`` (the table is overwritten) ``rows_inserted`` is every row written and
+    ``rows_deleted`` every row of the previous version of the table.
+
+    Example::
+
+        result = merge_scd2(spark, dim_path, history, spec, source_version=12)
+        result.metadata()   # {"mode": "incremental", "keys_changed": 3, "rows_inserted": 2, ...}
+    """
+
+    mode: str
+    keys_changed: int
+    versions_written: int
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
+    delta_version: int
+
+    def metadata(self) -> dict[str, int | str]:
+        """The result as a plain dict (ints and the mode string)."""
+        return asdict(self)
+
+
+def merge_scd2(
+    spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec, *, source_version: int | None = None
+) -> Scd2Result:
+    """Recompute the keys in ``events`` (their complete history) and write them with one MERGE.
+
+    After the commit the rows of those keys are exactly their versions; other keys' rows are not
+    touched. The source of the MERGE is the new versions (``upsert``) plus the table's rows of
+    those keys that are no longer a version (``delete``), matched on keys + ``_valid_from_seq``;
+    a matched version is rewritten only when a column differs, so re-running the same events
+    changes nothing and Delta makes no commit. ``source_version`` goes into the commit's
+    ``userMetadata`` (``{"scd2_source_version": N}``); when there is no data commit to carry it,
+    a table-property commit (``scd2.sourceVersion``) records it instead, so that
+    :func:`last_source_version` always returns the latest one. A missing table is created with
+    deletion vectors enabled (a MERGE then marks replaced rows instead of rewriting files), mode
+    ``full``. The commit metadata goes through a session setting, so do not run two writes of
+    this module concurrently on one SparkSession.
+
+    Example::
+
+        history = events.join(keys, ["customer_id"], "left_semi")
+        merge_scd2(spark, "data/warehouse/silver/dim_customer", history, spec, source_version=12)
+    """
+    if not DeltaTable.isDeltaTable(spark, path):
+        return _overwrite(spark, path, events, spec, source_version)
+    target = DeltaTable.forPath(spark, path)
+    keys = list(spec.keys)
+    changed = _usable(events, spec).select(*keys).distinct()
+    versions = scd2_versions(events, spec).persist()
+    try:
+        keys_changed, versions_written = changed.count(), versions.count()
+        before = _latest(target).version
+        if keys_changed:
+            stale = (
+                target.toDF().join(changed, keys, "left_semi")
+                .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
+            )
+            source = versions.withColumn(_ACTION, F.lit("upsert")).unionByName(stale.withColumn(_ACTION, F.lit("delete")))
+            on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ))
+            payload = [*spec.tracked, *spec.carried, VALID_FROM, VALID_TO, IS_CURRENT]
+            differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in payload)
+            with _commit_metadata(spark, source_version):
+                (
+                    target.alias("t").merge(source.alias("s"), on)
+                    .whenMatchedDelete(f"s.{_ACTION} = 'delete'")
+                    .whenMatchedUpdate(f"s.{_ACTION} = 'upsert' AND ({differs})", {c: f"s.`{c}`" for c in payload})
+                    .whenNotMatchedInsert(f"s.{_ACTION} = 'upsert'", {c: f"s.`{c}`" for c in spec.columns})
+                    .execute()
+                )
+    finally:
+        versions.unpersist()
+    commit = _latest(target)
+    inserted = updated = deleted = 0
+    if commit.version > before and commit.operation == "MERGE":
+        metrics = commit.operationMetrics
+        inserted, updated, deleted = (int(metrics.get(f"numTargetRows{m}", 0)) for m in ("Inserted", "Updated", "Deleted"))
+    elif source_version is not None and last_source_version(spark, path) != source_version:
+        with _commit_metadata(spark, source_version):
+            spark.sql(f"ALTER TABLE delta.`{_quoted(path)}` SET TBLPROPERTIES ('scd2.sourceVersion' = '{source_version}')")
+        commit = _latest(target)
+    return Scd2Result("incremental", keys_changed, versions_written, inserted, updated, deleted, commit.version)
+
+
+def rebuild_scd2(
+    spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec, *, source_version: int | None = None
+) -> Scd2Result:
+    """Recompute every key from ``events`` (all events of all keys) and overwrite the table.
+
+    Gives the same rows as applying the same events with :func:`merge_scd2`. The schema is
+    overwritten too, so a changed spec takes effect here. ``source_version`` is recorded in the
+    overwrite's ``userMetadata``.
+
+    Example::
+
+        rebuild_scd2(spark, dim_path, spark.read.format("delta").load(events_path), spec, source_version=12)
+    """
+    return _overwrite(spark, path, events, spec, source_version)
+
+
+def last_source_version(spark: SparkSession, path: str) -> int | None:
+    """The ``scd2_source_version`` of the latest commit that recorded one; None without table or record.
+
+    Example::
+
+        since = last_source_version(spark, dim_path)   # None: rebuild; else read changes after it
+    """
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    recorded = (
+        DeltaTable.forPath(spark, path).history()
+        .where(F.col("userMetadata").contains(SOURCE_VERSION_KEY))
+        .orderBy(F.col("version").desc()).select("userMetadata").collect()
+    )
+    for row in recorded:
+        try:
+            value = json.loads(row.userMetadata).get(SOURCE_VERSION_KEY)
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def changed_keys(
+    spark: SparkSession, source_path: str, since_version: int | None, keys: Sequence[str]
+) -> tuple[DataFrame | None, int]:
+    """Distinct ``keys`` of rows the source added after ``since_version``, and the source's current version.
+
+    Reads the source's Change Data Feed from ``since_version + 1`` to the current version
+    (inserted rows and update post-images). The keys are materialized (``localCheckpoint``) so
+    that a feed that cannot be read shows up here, not later. Returns ``(None, current)`` when
+    ``since_version`` is None, when it is ahead of the source (the source was recreated) or when
+    the feed does not cover the range (Change Data Feed was off, or its log or change files were
+    cleaned up); the caller then runs :func:`rebuild_scd2`. Nothing new gives an empty DataFrame.
+    Read the history of these keys as of the returned version so the run is repeatable.
+
+    Example::
+
+        keys, version = changed_keys(spark, events_path, last_source_version(spark, dim_path), ["customer_id"])
+    """
+    current = _latest(DeltaTable.forPath(spark, source_path)).version
+    if since_version is None:
+        return None, current
+    if since_version > current:
+        log.warning("%s is at version %d, behind the recorded %d: full rebuild needed", source_path, current, since_version)
+        return None, current
+    if since_version == current:
+        return spark.read.format("delta").load(source_path).select(*keys).limit(0), current
+    try:
+        feed = (
+            spark.read.format("delta").option("readChangeFeed", "true")
+            .option("startingVersion", since_version + 1).option("endingVersion", current).load(source_path)
+        )
+        changed = feed.where(F.col("_change_type").isin("insert", "update_postimage")).select(*keys).distinct()
+        return changed.localCheckpoint(), current
+    except PySparkException as error:
+        if not (error.getCondition() or "").startswith("DELTA_"):
+            raise
+        log.warning("change feed of %s after version %d unreadable, full rebuild needed: %s", source_path, since_version, error)
+        return None, current
+
+
+def _overwrite(spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec, source_version: int | None) -> Scd2Result:
+    previous = spark.read.format("delta").load(path).count() if DeltaTable.isDeltaTable(spark, path) else 0
+    keys_changed = _usable(events, spec).select(*spec.keys).distinct().count()
+    writer = (
+        scd2_versions(events, spec).write.format("delta").mode("overwrite")
+        .option("overwriteSchema", "true").option("delta.enableDeletionVectors", "true")
+    )
+    if source_version is not None:
+        writer = writer.option("userMetadata", json.dumps({SOURCE_VERSION_KEY: source_version}))
+    writer.save(path)
+    commit = _latest(DeltaTable.forPath(spark, path))
+    written = int(commit.operationMetrics.get("numOutputRows", 0))
+    return Scd2Result("full", keys_changed, written, written, 0, previous, commit.version)
+
+
+def _usable(events: DataFrame, spec: Scd2Spec) -> DataFrame:
+    return events.where(reduce(Column.__and__, [F.col(c).isNotNull() for c in (*spec.keys, spec.sequence, spec.timestamp)]))
+
+
+def _latest(table: DeltaTable) -> Row:
+    return table.history(1).select("version", "operation", "operationMetrics").first()
+
+
+@contextmanager
+def _commit_metadata(spark: SparkSession, source_version: int | None) -> Iterator[None]:
+    if source_version is None:
+        yield
+        return
+    spark.conf.set(_USER_METADATA_CONF, json.dumps({SOURCE_VERSION_KEY: source_version}))
+    try:
+        yield
+    finally:
+        spark.conf.unset(_USER_METADATA_CONF)
+
+
+def _quoted(path: str) -> str:
+    return path.replace("`", "``")
