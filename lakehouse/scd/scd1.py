@@ -1,21 +1,18 @@
 """SCD type 1 from full snapshots: one row per key, the latest snapshot holding the key wins.
 
-Each call applies one or more full snapshots (rows carrying the keys, the attributes and the
-date of their snapshot) to a Delta table with a single MERGE that writes only new or changed
-rows. Besides the attributes, the table keeps per key:
+Each call applies one or more full snapshots (rows with keys, attributes and their snapshot's
+date) to a Delta table with one MERGE writing only new or changed rows. Per key, the table keeps
+the attributes, ``snapshot_date`` = ``last_seen`` (latest snapshot holding the key, whose values
+are kept), ``first_seen``, ``in_latest_snapshot`` (does the latest snapshot known, input or
+applied, hold it) and ``missing_since`` (first known snapshot after ``last_seen``, else NULL).
 
-* ``snapshot_date`` / ``last_seen``: the latest snapshot holding the key (its values are kept);
-* ``first_seen``: the earliest snapshot holding the key;
-* ``in_latest_snapshot``: whether the latest snapshot known (input or already applied) holds it;
-* ``missing_since``: the first known snapshot after ``last_seen`` (NULL while in the latest).
-
-A key left out of a snapshot is flagged, never deleted, and cleared when it comes back. An older
-snapshot landing late never rolls values back; it can only move ``first_seen`` earlier or make
-``missing_since`` earlier. Snapshots of the same date as ``last_seen`` are re-deliveries: their
-values win. The known snapshot dates are those of the input plus every date the table shows
-(``first_seen``, ``last_seen``, ``missing_since``), so ``missing_since`` is exact when snapshots
-arrive in date order; a late snapshot can leave it later than exact when an applied snapshot
-date no longer shows anywhere in the table.
+A key left out of a snapshot is flagged, never deleted, and cleared when it comes back. A late,
+older snapshot never rolls values back; it can only move ``first_seen`` or ``missing_since``
+earlier. A snapshot dated like a key's ``last_seen`` is a re-delivery: its values win (a key it
+drops is not flagged). Known snapshot dates are the input's plus every date the table shows, so
+``missing_since`` is exact when snapshots arrive in date order; after a late one it can be later
+than exact if an applied snapshot date no longer shows in any row. One writer per table: the
+changes are computed from the table as read at the start of the call.
 
 Example::
 
@@ -32,6 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
+from functools import reduce
 from pathlib import PurePosixPath
 
 from delta.tables import DeltaTable
@@ -54,14 +52,18 @@ class SnapshotSpec:
     attributes: tuple[str, ...]
     snapshot_date: str = "snapshot_date"
 
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("SnapshotSpec needs at least one key column")
+
 
 @dataclass(frozen=True)
 class Scd1Result:
-    """What one :func:`merge_snapshots` call did; ``rows_total``/``rows_flagged_missing`` describe the table after it.
+    """What a :func:`merge_snapshots` call did; ``rows_total`` and ``rows_flagged_missing`` count the table after it.
 
     Example::
 
-        context.add_output_metadata(result.metadata())
+        context.add_output_metadata(merge_snapshots(spark, path, rows, spec).metadata())
     """
 
     snapshots_applied: int  # distinct snapshot dates in the input
@@ -79,11 +81,16 @@ class Scd1Result:
 
 @dataclass(frozen=True)
 class SnapshotBatch:
-    """Snapshot rows read from files, and the lines that did not fit the schema.
+    """Rows read by :func:`read_csv_snapshots`, and the lines that did not fit the schema.
 
-    ``rows``: the schema's columns, ``snapshot_date`` and ``_source_file``. ``rejects``:
-    ``_raw_line``, ``_reject_reason``, ``snapshot_date``, ``_source_file``. A rejected line's key
-    is absent from its snapshot, so a merge flags it missing rather than storing half a row.
+    ``rows``: the schema's columns, ``snapshot_date``, ``_source_file``. ``rejects``: ``_raw_line``,
+    ``_reject_reason``, ``snapshot_date``, ``_source_file``. A rejected line's key is absent from
+    its snapshot, so a merge flags it missing (keeping its last good values) rather than half a row.
+
+    Example::
+
+        batch = read_csv_snapshots(spark, files, schema)
+        batch.rejects.count()   # report it, or fail the run when it is not 0
     """
 
     rows: DataFrame
@@ -95,26 +102,23 @@ def read_csv_snapshots(
 ) -> SnapshotBatch:
     """Read CSV snapshot ``files`` (header row, DDL ``schema``), dated by ``date_pattern``'s first group.
 
-    The pattern is applied to the file name (Java regex in Spark, checked with Python's ``re``
-    first) and must capture an ISO date. Headers must match the schema's column names. Raises
-    ``ValueError`` naming files whose name holds no date. The parsed lines are cached (the
-    Spark resource clears the cache after a run).
+    The pattern is matched against the file name (by Python's ``re`` first, then as a Java regex
+    in Spark) and must capture an ISO date; ``ValueError`` names the files it does not match.
+    Headers must name the schema's columns. Parsed lines are cached (SparkResource clears it).
 
     Example::
 
         batch = read_csv_snapshots(spark, ["landing/products/products_2025-01-01.csv"],
                                    "product_id BIGINT, product_name STRING, category STRING, list_price DOUBLE")
-        batch.rows.count(), batch.rejects.count()
     """
     undated = [f for f in files if not _iso_date(re.search(date_pattern, PurePosixPath(f).name))]
     if undated:
         raise ValueError(f"No snapshot date matching {date_pattern!r} in the name of {undated}; "
                          "rename the files (e.g. products_2025-01-01.csv) or pass date_pattern.")
-    columns = [name for name, _ in (field.strip().split(maxsplit=1) for field in schema.split(","))]
     if not files:
-        empty = spark.createDataFrame([], f"{schema}, snapshot_date DATE, _source_file STRING")
+        rows = spark.createDataFrame([], f"{schema}, snapshot_date DATE, _source_file STRING")
         rejects = "_raw_line STRING, _reject_reason STRING, snapshot_date DATE, _source_file STRING"
-        return SnapshotBatch(rows=empty, rejects=spark.createDataFrame([], rejects))
+        return SnapshotBatch(rows=rows, rejects=spark.createDataFrame([], rejects))
     file_name = F.element_at(F.split(F.col("_metadata.file_path"), "/"), -1)
     parsed = (
         spark.read.schema(f"{schema}, _corrupt_record STRING")
@@ -124,6 +128,7 @@ def read_csv_snapshots(
         .withColumn("_source_file", F.col("_metadata.file_path"))
         .persist()  # Spark refuses queries on the raw file that only need _corrupt_record
     )
+    columns = spark.createDataFrame([], schema).columns
     rows = parsed.where(F.col("_corrupt_record").isNull()).select(*columns, "snapshot_date", "_source_file")
     rejects = parsed.where(F.col("_corrupt_record").isNotNull()).select(
         F.col("_corrupt_record").alias("_raw_line"),
@@ -138,8 +143,9 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
     """Apply the full ``snapshots`` to the SCD1 Delta table at ``path`` (see the module doc).
 
     Creates the table with an overwrite write when it does not exist, else runs one MERGE that
-    inserts new keys and updates changed rows only; the same input twice changes nothing. Raises
-    ``ValueError`` when a snapshot holds a key twice or a row has a null key or date.
+    inserts new keys and updates changed rows only (none at all when nothing changed, so the same
+    input twice commits nothing). Raises ``ValueError`` naming the snapshot date and key when a
+    snapshot holds a key twice or a row has a null key or date.
 
     Example::
 
@@ -167,8 +173,7 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
     latest = known[-1] if known else None
 
     old = current.select(*keys, *[F.col(c).alias(f"_old_{c}") for c in attributes + tracked])
-    # Same date as last_seen: a re-delivered snapshot, its values win; an older one never does.
-    take_new = F.col("_new._date") >= F.coalesce("_old_last_seen", "_new._date")
+    take_new = F.col("_new._date") >= F.coalesce("_old_last_seen", "_new._date")  # equal date: a re-delivery
     last_seen = F.greatest("_old_last_seen", "_new._date")
     in_latest = last_seen == F.lit(latest)
     later = F.filter(F.array(*[F.lit(d) for d in known]).cast("array<date>"), lambda d: d > last_seen)
@@ -179,18 +184,13 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
         "in_latest_snapshot": in_latest,
         "missing_since": F.when(~in_latest, F.element_at(later, 1)),
     }
-    changed = F.col("_old_last_seen").isNull()
-    for name, value in values.items():
-        changed = changed | ~value.eqNullSafe(F.col(f"_old_{name}"))
+    changed = reduce(Column.__or__, [~v.eqNullSafe(F.col(f"_old_{n}")) for n, v in values.items()])
     state = newest.join(old, on=keys, how="full").select(
         *keys, *[value.alias(name) for name, value in values.items()], changed.alias("_changed")
     ).persist()  # counted, then the merge's source: computed once
     try:
-        counts = state.agg(
-            F.count("*").alias("total"),
-            F.count(F.when(~F.col("in_latest_snapshot"), 1)).alias("flagged"),
-            F.count(F.when(F.col("_changed"), 1)).alias("changed"),
-        ).first()
+        flagged, changed = F.count(F.when(~F.col("in_latest_snapshot"), 1)), F.count(F.when(F.col("_changed"), 1))
+        counts = state.agg(F.count("*").alias("total"), flagged.alias("flagged"), changed.alias("changed")).first()
         diff = state.where("_changed").drop("_changed")
         if not exists:
             diff.write.format("delta").mode("overwrite").save(path)
@@ -211,27 +211,20 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
 
 
 def _validated_dates(incoming: DataFrame, keys: list[str]) -> list[date]:
-    """The input's snapshot dates; raises ``ValueError`` on duplicate or null keys and null dates."""
-    null_key = F.greatest(*[F.col(k).isNull() for k in keys]) if len(keys) > 1 else F.col(keys[0]).isNull()
+    """The input's snapshot dates; ``ValueError`` on a repeated or null key, or a null date."""
+    null_key = reduce(Column.__or__, [F.col(k).isNull() for k in keys])
     per_date = incoming.groupBy("_date").agg(
         F.count("*").alias("rows"), F.count_distinct(*keys).alias("keys"), F.count(F.when(null_key, 1)).alias("nulls")
     ).collect()
     if all(r._date is not None and r.nulls == 0 and r.rows == r.keys for r in per_date):
         return sorted(r._date for r in per_date)
-    bad = (
-        incoming.groupBy("_date", *keys).count()
-        .where((F.col("count") > 1) | null_key | F.col("_date").isNull())
-        .orderBy("_date", *keys).limit(10).collect()
-    )
+    bad = incoming.groupBy("_date", *keys).count().where((F.col("count") > 1) | null_key | F.col("_date").isNull())
     found = "; ".join(
-        f"snapshot {r._date or '<no date>'}: {r['count']} row(s) with "
-        + ", ".join(f"{k}={r[k]!r}" for k in keys) for r in bad
+        f"snapshot {r._date or '<no date>'}: {r['count']} row(s) with " + ", ".join(f"{k}={r[k]!r}" for k in keys)
+        for r in bad.orderBy("_date", *keys).limit(10).collect()
     )
-    raise ValueError(
-        f"Snapshots must hold each key once, with non-null keys and a snapshot date. Offending (first 10): {found}. "
-        "Fix or deduplicate these rows in the snapshot files (a key repeated with different values is ambiguous), "
-        "then run again."
-    )
+    raise ValueError(f"Snapshots must hold each key once, with non-null keys and a snapshot date. Offending "
+                     f"(first 10): {found}. Fix or deduplicate these rows in the snapshot files, then run again.")
 
 
 def _iso_date(match: re.Match[str] | None) -> bool:
