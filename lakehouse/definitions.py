@@ -12,6 +12,7 @@ from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
+from lakehouse.sensors.landing import build_landing_sensors
 from lakehouse.settings import LakehouseSettings
 
 SALES_TABLES = dg.AssetSelection.assets(
@@ -23,6 +24,11 @@ CUSTOMER_TABLES = dg.AssetSelection.assets(
 REFERENCE_TABLES = dg.AssetSelection.assets(keys.SILVER_STORES, keys.SILVER_DIM_PRODUCT, keys.SILVER_DIM_PRODUCT_REJECTS)
 
 
+def serial_tags(name: str) -> dict[str, str]:
+    """Tags that keep runs of one job one at a time (dagster.yaml limits each ``lakehouse/serial`` value to 1 run)."""
+    return {"lakehouse/serial": name}
+
+
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     """Jobs by what they move; daily-partitioned and unpartitioned tables run in separate jobs."""
     return [
@@ -31,7 +37,7 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
             description="Sales from landing to gold: bronze → silver → gold for the chosen days.",
         ),
         dg.define_asset_job(
-            "customer_dimension", selection=CUSTOMER_TABLES,
+            "customer_dimension", selection=CUSTOMER_TABLES, tags=serial_tags("customer_dimension"),
             description="New change-feed files into bronze, then the customer SCD2 dimension, for the customers that changed.",
         ),
         dg.define_asset_job(
@@ -50,10 +56,12 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     spark = SparkResource(master=settings.spark_master, jars_dir=str(settings.jars_dir), conf=dict(settings.spark_conf))
     warehouse = Warehouse(spark=spark, root=str(settings.warehouse))
     freshness_checks = build_freshness_checks()
+    jobs = build_jobs()
+    job = {j.name: j for j in jobs}
     return dg.Definitions(
         assets=build_assets(partitions),
         asset_checks=[*build_checks(partitions), *build_dimension_checks(), *freshness_checks],
-        jobs=build_jobs(),
+        jobs=jobs,
         sensors=[
             dg.AutomationConditionSensorDefinition(
                 "lakehouse_automation",
@@ -66,6 +74,10 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
             ),
             alert_on_run_failure,
             alert_on_failed_error_checks,
+            *build_landing_sensors(
+                partitions, sales_job=job["sales_pipeline"], customer_job=job["customer_dimension"],
+                clickstream_job=job.get("clickstream"),
+            ),
         ],
         resources={
             "alerts": AlertWebhook(url=settings.alert_webhook_url, ui_url=settings.ui_url),
