@@ -1,5 +1,10 @@
+"""``python -m benchmarks [backfill|scd2] [options]``: the backfill benchmark unless another is named."""
+
 import sys
+from importlib import import_module
 
-from benchmarks.backfill import main
+BENCHMARKS = ("backfill", "scd2")
 
-sys.exit(main())
+args = sys.argv[1:]
+name = args.pop(0) if args and args[0] in BENCHMARKS else "backfill"
+sys.exit(import_module(f"benchmarks.{name}").main(args))

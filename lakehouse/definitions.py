@@ -10,7 +10,7 @@ from lakehouse.checks import build_checks
 from lakehouse.checks.definitions import build_dimension_checks, build_freshness_checks
 from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
-from lakehouse.resources import LandingZone, SparkResource, Warehouse
+from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
 from lakehouse.sensors.landing import build_landing_sensors
 from lakehouse.settings import LakehouseSettings
@@ -21,6 +21,7 @@ SALES_TABLES = dg.AssetSelection.assets(
 CUSTOMER_TABLES = dg.AssetSelection.assets(
     keys.BRONZE_CUSTOMERS_CDC, keys.BRONZE_CUSTOMERS_CDC_REJECTS, keys.BRONZE_CUSTOMERS_CDC_FILES, keys.SILVER_DIM_CUSTOMER
 )
+CLICKSTREAM_TABLES = dg.AssetSelection.assets(keys.BRONZE_CLICKSTREAM, keys.BRONZE_CLICKSTREAM_REJECTS, keys.GOLD_HOURLY_EVENTS)
 REFERENCE_TABLES = dg.AssetSelection.assets(keys.SILVER_STORES, keys.SILVER_DIM_PRODUCT, keys.SILVER_DIM_PRODUCT_REJECTS)
 
 
@@ -42,6 +43,10 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             "reference_data", selection=REFERENCE_TABLES, description="Stores and the product dimension (SCD1) from their files.",
+        ),
+        dg.define_asset_job(
+            "clickstream", selection=CLICKSTREAM_TABLES, tags=serial_tags("clickstream"),
+            description="Newly landed clickstream files into bronze (Structured Streaming, availableNow), then gold/hourly_events.",
         ),
         dg.define_asset_job(
             "customer_revenue", selection=dg.AssetSelection.assets(keys.GOLD_REVENUE_BY_CITY),
@@ -83,6 +88,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
             "alerts": AlertWebhook(url=settings.alert_webhook_url, ui_url=settings.ui_url),
             "spark": spark,
             "landing": LandingZone(root=str(settings.landing)),
+            "streams": Streams(checkpoints=str(settings.checkpoints), watermark=settings.clickstream_watermark),
             "warehouse": warehouse,
             "io_manager": DeltaIOManager(warehouse=warehouse),
         },

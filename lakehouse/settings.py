@@ -34,6 +34,7 @@ class LakehouseSettings:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     alert_webhook_url: str = ""
     ui_url: str = "http://127.0.0.1:3000"
+    clickstream_watermark: str = "1 hour"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -54,6 +55,7 @@ class LakehouseSettings:
             spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
             alert_webhook_url=env.get("LAKEHOUSE_ALERT_WEBHOOK_URL", ""),
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
+            clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
         )
         try:
             date.fromisoformat(settings.start_date)

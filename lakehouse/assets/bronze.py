@@ -6,6 +6,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse.assets.keys import (
+    BRONZE_CLICKSTREAM,
+    BRONZE_CLICKSTREAM_REJECTS,
     BRONZE_CUSTOMERS_CDC,
     BRONZE_CUSTOMERS_CDC_FILES,
     BRONZE_CUSTOMERS_CDC_REJECTS,
@@ -16,7 +18,9 @@ from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
 from lakehouse.ingest import read_json_lines
 from lakehouse.ingest.incremental import ingest_new_files
 from lakehouse.partitions import SINGLE_RUN
-from lakehouse.resources import LandingZone, SparkResource, Warehouse
+from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
+from lakehouse.streaming import run_bronze_clickstream
+from lakehouse.streaming.metadata import stream_metadata
 
 LAYER = "bronze"
 SALES_SCHEMA = T.StructType(
@@ -96,7 +100,28 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         for key, extra in ((BRONZE_CUSTOMERS_CDC, report.metadata()), (BRONZE_CUSTOMERS_CDC_REJECTS, {}), (BRONZE_CUSTOMERS_CDC_FILES, {})):
             yield dg.MaterializeResult(asset_key=key, metadata={**extra, **warehouse.table_metadata(key)})
 
-    return [sales, customers_cdc]
+    @dg.multi_asset(
+        name="bronze_clickstream",
+        specs=[
+            dg.AssetSpec(BRONZE_CLICKSTREAM, description="Click events, one row per distinct event_id, streamed from clickstream/ exactly once.",
+                         group_name=LAYER, kinds={"spark", "delta", "streaming"}),
+            dg.AssetSpec(BRONZE_CLICKSTREAM_REJECTS, description="Clickstream lines that are not JSON objects, with the reason.",
+                         group_name=LAYER, kinds=KINDS),
+        ],
+    )
+    def clickstream(spark: SparkResource, landing: LandingZone, warehouse: Warehouse, streams: Streams):
+        """Structured Streaming, availableNow: each run takes exactly the files landed since the last one (checkpointed)."""
+        report = run_bronze_clickstream(
+            spark.get_session(), landing.clickstream_folder(), str(warehouse.path(BRONZE_CLICKSTREAM)),
+            str(warehouse.path(BRONZE_CLICKSTREAM_REJECTS)), streams.checkpoint(BRONZE_CLICKSTREAM),
+            max_files_per_trigger=streams.max_files_per_trigger,
+        )
+        yield dg.MaterializeResult(asset_key=BRONZE_CLICKSTREAM,
+                                   metadata={**stream_metadata(report), **warehouse.table_metadata(BRONZE_CLICKSTREAM)})
+        yield dg.MaterializeResult(asset_key=BRONZE_CLICKSTREAM_REJECTS,
+                                   metadata={"rejects_read": report.rejects, **warehouse.table_metadata(BRONZE_CLICKSTREAM_REJECTS)})
+
+    return [sales, customers_cdc, clickstream]
 
 
 def _with_sale_date(frame: DataFrame) -> DataFrame:

@@ -4,11 +4,20 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.keys import GOLD_DAILY_SALES, GOLD_REVENUE_BY_CITY, SILVER_DIM_CUSTOMER, SILVER_SALES
+from lakehouse.assets.keys import (
+    BRONZE_CLICKSTREAM,
+    GOLD_DAILY_SALES,
+    GOLD_HOURLY_EVENTS,
+    GOLD_REVENUE_BY_CITY,
+    SILVER_DIM_CUSTOMER,
+    SILVER_SALES,
+)
 from lakehouse.assets.policies import DAILY_FRESHNESS, FOLLOW_UPSTREAM, KINDS
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
-from lakehouse.resources import Warehouse
+from lakehouse.resources import SparkResource, Streams, Warehouse
+from lakehouse.streaming import run_hourly_events
+from lakehouse.streaming.metadata import stream_metadata
 
 LAYER = "gold"
 
@@ -88,7 +97,16 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         })
         return by_city
 
-    return [daily_sales, revenue_by_city]
+    @dg.asset(key=GOLD_HOURLY_EVENTS, deps=[BRONZE_CLICKSTREAM], group_name=LAYER, kinds={"spark", "delta", "streaming"})
+    def hourly_events(spark: SparkResource, warehouse: Warehouse, streams: Streams) -> dg.MaterializeResult:
+        """Click events per hour and event_type (event time, watermark); events later than the watermark are counted as dropped."""
+        report = run_hourly_events(
+            spark.get_session(), str(warehouse.path(BRONZE_CLICKSTREAM)), str(warehouse.path(GOLD_HOURLY_EVENTS)),
+            streams.checkpoint(GOLD_HOURLY_EVENTS), watermark=streams.watermark,
+        )
+        return dg.MaterializeResult(metadata={**stream_metadata(report), **warehouse.table_metadata(GOLD_HOURLY_EVENTS)})
+
+    return [daily_sales, revenue_by_city, hourly_events]
 
 
 REVENUE_BY_CITY_LINEAGE = dg.TableColumnLineage(

@@ -13,11 +13,18 @@ number) and ``_ingested_at``. ``_ingested_at`` is the time the file landed (its 
 time), not the wall clock of the run: re-ingesting the same files gives identical rows, so
 materializing a partition again is idempotent. Which run wrote a row is in the Delta history.
 
+The steps are public for readers that do not start from a list of files (a streaming file
+source, say): :func:`file_texts` takes a whole-text read to one row per file with its lineage,
+:func:`split_lines` cuts it into numbered lines, :func:`parse_json_lines` makes records and rejects.
+
 Example::
 
     batch = read_json_lines(spark, ["data/landing/sales/2025-01-01/part-0000.json"], SALES_SCHEMA)
     batch.records   # SALES_SCHEMA columns + _rescued_data, _source_file, _source_line, _ingested_at
     batch.rejects   # _raw_line, _reject_reason, _source_file, _source_line, _ingested_at
+
+    texts = file_texts(spark.readStream.text("data/landing/clickstream", wholetext=True))
+    # ... then, per micro-batch: parse_json_lines(split_lines(texts_of_the_batch), SCHEMA)
 """
 
 from __future__ import annotations
@@ -68,11 +75,40 @@ def read_json_lines(spark: SparkSession, files: Sequence[str], schema: T.StructT
             records=spark.createDataFrame([], record_schema(schema)),
             rejects=spark.createDataFrame([], REJECT_SCHEMA),
         )
-    lines = (
-        spark.read.text(list(files), wholetext=True)
-        .select(
-            F.col("_metadata.file_path").alias("_source_file"),
-            F.col("_metadata.file_modification_time").alias("_ingested_at"),
+    texts = file_texts(spark.read.text(list(files), wholetext=True))
+    # Read and parsed once for both outputs; SparkResource clears the cache after the run.
+    return parse_json_lines(split_lines(texts).persist(), schema)
+
+
+def file_texts(text: DataFrame) -> DataFrame:
+    """One row per file of a whole-text read (batch or streaming): ``value``, ``_source_file``, ``_ingested_at``.
+
+    Example::
+
+        texts = file_texts(spark.read.text(["a.json", "b.json"], wholetext=True))
+    """
+    return text.select(
+        "value",
+        F.col("_metadata.file_path").alias("_source_file"),
+        F.col("_metadata.file_modification_time").alias("_ingested_at"),
+    )
+
+
+def split_lines(texts: DataFrame) -> DataFrame:
+    """One row per non-blank line of :func:`file_texts` rows, numbered from 1 and parsed as a raw JSON object.
+
+    Columns: ``_line`` (without its line ending), ``_source_line``, ``_source_file``, ``_ingested_at``
+    and ``_raw`` (the line as a map of raw field values; null when it is not a JSON object).
+    Cache the result when both outputs of :func:`parse_json_lines` are read.
+
+    Example::
+
+        lines = split_lines(file_texts(spark.read.text(["a.json"], wholetext=True))).persist()
+    """
+    return (
+        texts.select(
+            "_source_file",
+            "_ingested_at",
             F.posexplode(F.split("value", "\n")).alias("_pos", "_line"),
         )
         .select(
@@ -83,8 +119,17 @@ def read_json_lines(spark: SparkSession, files: Sequence[str], schema: T.StructT
         )
         .where(~F.col("_line").rlike(r"^\s*$"))
         .withColumn("_raw", F.from_json("_line", RAW_MAP))
-        .persist()  # read and parsed once for both outputs; SparkResource clears it after the run
     )
+
+
+def parse_json_lines(lines: DataFrame, schema: T.StructType) -> JsonLinesBatch:
+    """Records and rejects of :func:`split_lines` rows, records read against ``schema`` (see module doc).
+
+    Example::
+
+        batch = parse_json_lines(lines, SALES_SCHEMA)
+        batch.records.count(), batch.rejects.count()
+    """
     records = lines.where(F.col("_raw").isNotNull()).select(
         F.from_json("_line", schema).alias("_typed"), "_raw", *LINEAGE_COLUMNS
     )

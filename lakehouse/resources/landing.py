@@ -54,6 +54,14 @@ class LandingZone(dg.ConfigurableResource):
         """All daily product snapshots ``products/products_<day>.csv``, by day."""
         return [f.path for f in list_landed(Path(self.root) / "products", "products_*.csv")]
 
+    def clickstream_folder(self) -> str:
+        """The folder clickstream files land in; fails naming it when it does not exist."""
+        folder = Path(self.root) / "clickstream"
+        if not folder.is_dir():
+            raise dg.Failure(description=f"Clickstream landing folder {folder} does not exist. Create it (the source drops "
+                             "clickstream/*.json there) or point LAKEHOUSE_LANDING at the right landing zone.")
+        return str(folder)
+
     def stores_file(self) -> str:
         """The store reference file; fails naming the path when it has not landed."""
         path = Path(self.root) / "stores" / "stores.csv"

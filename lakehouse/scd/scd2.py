@@ -8,13 +8,10 @@ the keys that have new events with a single MERGE that leaves every other key's 
 events through the source table's Change Data Feed, and :func:`last_source_version` reads back
 which source version the dimension last consumed, recorded in the same commit as the data.
 
-Rules (whatever order the events arrived in): events are applied in ``sequence`` order and a
-repeated (keys, sequence) event counts once; every non-delete event is a full image of the
-tracked columns. A version opens at the ``timestamp`` of the event that changed a tracked column
-(null-safe) or re-created a deleted key, and closes (``valid_to``, exclusive) at the timestamp of
-the next event that did either or deleted the key. The last version of a key that is not deleted
-has ``valid_to`` NULL and ``is_current`` true. Timestamps are copied, not reordered: a key whose
-timestamps go backwards against ``sequence`` gets versions with ``valid_to <= valid_from``.
+Events are applied in ``sequence`` order whatever order they arrived in, a repeated (keys,
+sequence) event counts once, and each non-delete event is a full image of the tracked columns (see
+the contract of ``silver/dim_customer``). Timestamps are copied, not reordered: timestamps that go
+backwards against ``sequence`` give versions with ``valid_to <= valid_from``.
 
 Example::
 
@@ -52,6 +49,7 @@ VALID_FROM, VALID_TO, IS_CURRENT, VALID_FROM_SEQ = "valid_from", "valid_to", "is
 SOURCE_VERSION_KEY = "scd2_source_version"
 _USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _DELETED, _ACTION, _KEEP = "_scd2_deleted", "_scd2_action", "_scd2_keep"
+_BROADCAST_KEYS = 1_000_000  # changed keys up to this many are broadcast to find the stale rows
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {VALID_FROM, VALID_TO, IS_CURRENT, VALID_FROM_SEQ, _DELETED, _ACTION, _KEEP}
 log = logging.getLogger(__name__)
@@ -198,40 +196,49 @@ def merge_scd2(
     """
     if not DeltaTable.isDeltaTable(spark, path):
         return _overwrite(spark, path, events, spec, source_version)
-    target = DeltaTable.forPath(spark, path)
-    keys = list(spec.keys)
-    changed = _usable(events, spec).select(*keys).distinct()
-    versions = scd2_versions(events, spec).persist()
-    try:
-        keys_changed, versions_written = changed.count(), versions.count()
-        before = _latest(target).version
-        if keys_changed:
-            stale = (
-                target.toDF().join(changed, keys, "left_semi")
-                .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
+    target, keys = DeltaTable.forPath(spark, path), list(spec.keys)
+    # Materialized once (localCheckpoint: eager, and not a cached plan, which MERGE refuses with
+    # materializeSource=none); the caller's events are usually a semi-join over the whole source.
+    history = _usable(events, spec).localCheckpoint()
+    changed = history.select(*keys).distinct().localCheckpoint()
+    versions = scd2_versions(history, spec).localCheckpoint()
+    keys_changed, versions_written = changed.count(), versions.count()
+    before = _latest(target).version
+    if keys_changed:
+        small = keys_changed <= _BROADCAST_KEYS
+        # Rows of the changed keys that are no longer a version; only their keys are read.
+        stale = (
+            target.toDF().select(*keys, VALID_FROM_SEQ)
+            .join(F.broadcast(changed) if small else changed, keys, "left_semi")
+            .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
+        )
+        payload = [*spec.tracked, *spec.carried, VALID_FROM, VALID_TO, IS_CURRENT]
+        source = versions.withColumn(_ACTION, F.lit("upsert")).unionByName(stale.select(
+            *keys, *[F.lit(None).cast(versions.schema[c].dataType).alias(c) for c in payload],
+            VALID_FROM_SEQ, F.lit("delete").alias(_ACTION),
+        ))
+        on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ))
+        differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in payload)
+        with _commit_metadata(spark, source_version):
+            (
+                target.alias("t").merge(source.alias("s"), on)
+                .whenMatchedDelete(f"s.{_ACTION} = 'delete'")
+                .whenMatchedUpdate(f"s.{_ACTION} = 'upsert' AND ({differs})", {c: f"s.`{c}`" for c in payload})
+                .whenNotMatchedInsert(f"s.{_ACTION} = 'upsert'", {c: f"s.`{c}`" for c in spec.columns})
+                .execute()
             )
-            source = versions.withColumn(_ACTION, F.lit("upsert")).unionByName(stale.withColumn(_ACTION, F.lit("delete")))
-            on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ))
-            payload = [*spec.tracked, *spec.carried, VALID_FROM, VALID_TO, IS_CURRENT]
-            differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in payload)
-            with _commit_metadata(spark, source_version):
-                (
-                    target.alias("t").merge(source.alias("s"), on)
-                    .whenMatchedDelete(f"s.{_ACTION} = 'delete'")
-                    .whenMatchedUpdate(f"s.{_ACTION} = 'upsert' AND ({differs})", {c: f"s.`{c}`" for c in payload})
-                    .whenNotMatchedInsert(f"s.{_ACTION} = 'upsert'", {c: f"s.`{c}`" for c in spec.columns})
-                    .execute()
-                )
-    finally:
-        versions.unpersist()
     commit = _latest(target)
     inserted = updated = deleted = 0
     if commit.version > before and commit.operation == "MERGE":
         metrics = commit.operationMetrics
-        inserted, updated, deleted = (int(metrics.get(f"numTargetRows{m}", 0)) for m in ("Inserted", "Updated", "Deleted"))
+        inserted, updated, deleted = (
+            int(metrics.get(f"numTargetRows{m}", 0))
+            for m in ("Inserted", "Updated", "Deleted")
+        )
     elif source_version is not None and last_source_version(spark, path) != source_version:
         with _commit_metadata(spark, source_version):
-            spark.sql(f"ALTER TABLE delta.`{_quoted(path)}` SET TBLPROPERTIES ('scd2.sourceVersion' = '{source_version}')")
+            table = path.replace("`", "``")
+            spark.sql(f"ALTER TABLE delta.`{table}` SET TBLPROPERTIES ('scd2.sourceVersion' = '{source_version}')")
         commit = _latest(target)
     return Scd2Result("incremental", keys_changed, versions_written, inserted, updated, deleted, commit.version)
 
@@ -297,7 +304,7 @@ def changed_keys(
     if since_version is None:
         return None, current
     if since_version > current:
-        log.warning("%s is at version %d, behind the recorded %d: full rebuild needed", source_path, current, since_version)
+        log.warning("%s is at version %d, before the recorded %d: full rebuild", source_path, current, since_version)
         return None, current
     if since_version == current:
         return spark.read.format("delta").load(source_path).select(*keys).limit(0), current
@@ -311,11 +318,13 @@ def changed_keys(
     except PySparkException as error:
         if not (error.getCondition() or "").startswith("DELTA_"):
             raise
-        log.warning("change feed of %s after version %d unreadable, full rebuild needed: %s", source_path, since_version, error)
+        log.warning("change feed of %s after %d unreadable, full rebuild: %s", source_path, since_version, error)
         return None, current
 
 
-def _overwrite(spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec, source_version: int | None) -> Scd2Result:
+def _overwrite(
+    spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec, source_version: int | None
+) -> Scd2Result:
     previous = spark.read.format("delta").load(path).count() if DeltaTable.isDeltaTable(spark, path) else 0
     keys_changed = _usable(events, spec).select(*spec.keys).distinct().count()
     writer = (
@@ -331,7 +340,8 @@ def _overwrite(spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec
 
 
 def _usable(events: DataFrame, spec: Scd2Spec) -> DataFrame:
-    return events.where(reduce(Column.__and__, [F.col(c).isNotNull() for c in (*spec.keys, spec.sequence, spec.timestamp)]))
+    required = (*spec.keys, spec.sequence, spec.timestamp)
+    return events.where(reduce(Column.__and__, [F.col(c).isNotNull() for c in required]))
 
 
 def _latest(table: DeltaTable) -> Row:
@@ -348,7 +358,3 @@ def _commit_metadata(spark: SparkSession, source_version: int | None) -> Iterato
         yield
     finally:
         spark.conf.unset(_USER_METADATA_CONF)
-
-
-def _quoted(path: str) -> str:
-    return path.replace("`", "``")

@@ -92,7 +92,8 @@ def test_versions_follow_the_contract(spark):
         # 2: delete of a key that never existed, then an insert; timestamps not in seq order
         delete(2, 1, 900), ins(2, 2, 50, "b"), upd(2, 3, 40, "c"),
         # 3: unusable events are ignored
-        (3, None, 100, "INSERT", "z", None, "x"), (None, 1, 100, "INSERT", "z", None, "x"), (3, 1, None, "INSERT", "z", None, "x"),
+        (3, None, 100, "INSERT", "z", None, "x"), (None, 1, 100, "INSERT", "z", None, "x"),
+        (3, 1, None, "INSERT", "z", None, "x"),
     ]
     random.Random(7).shuffle(rows)
     versions = scd2_versions(events(spark, rows), SPEC)
@@ -121,7 +122,8 @@ def test_late_events_split_and_remove_versions_over_runs(spark, tmp_path):
     # turns its later update into a no-op, so that version disappears.
     seen += [upd(1, 3, 30, "b"), upd(2, 2, 20, "y")]
     second = merge_scd2(spark, path, events(spark, history_of(seen, {1, 2})), SPEC)
-    assert table(spark, path) == [
+    after_second = table(spark, path)
+    assert after_second == [
         (1, "a", None, "e1.1", 10, 30, False, 1),
         (1, "b", None, "e1.3", 30, 50, False, 3),
         (1, "c", None, "e1.5", 50, None, True, 5),
@@ -137,7 +139,9 @@ def test_late_events_split_and_remove_versions_over_runs(spark, tmp_path):
     # run 3: a late update of key 1 equal to the newest image moves that version earlier
     seen += [upd(1, 4, 40, "c"), upd(1, 5, 50, "c")]  # plus a duplicate of 1@5
     third = merge_scd2(spark, path, events(spark, history_of(seen, {1})), SPEC)
-    assert [r for r in table(spark, path) if r[0] == 1] == [
+    after_third = table(spark, path)
+    assert [r for r in after_third if r[0] != 1] == [r for r in after_second if r[0] != 1]
+    assert [r for r in after_third if r[0] == 1] == [
         (1, "a", None, "e1.1", 10, 30, False, 1),
         (1, "b", None, "e1.3", 30, 40, False, 3),
         (1, "c", None, "e1.4", 40, None, True, 4),
@@ -146,14 +150,12 @@ def test_late_events_split_and_remove_versions_over_runs(spark, tmp_path):
 
     # run 4: a late no-op update and a duplicate change nothing, and make no commit
     seen += [upd(1, 2, 20, "a", src="late"), ins(1, 1, 10, "a")]
-    before = table(spark, path)
     fourth = merge_scd2(spark, path, events(spark, history_of(seen, {1})), SPEC)
     assert (fourth.rows_inserted, fourth.rows_updated, fourth.rows_deleted) == (0, 0, 0)
     assert fourth.delta_version == third.delta_version == version(spark, path)
-    assert table(spark, path) == before
 
     rebuilt = rebuild_scd2(spark, str(tmp_path / "rebuilt"), events(spark, seen), SPEC)
-    assert table(spark, tmp_path / "rebuilt") == table(spark, path)
+    assert table(spark, tmp_path / "rebuilt") == table(spark, path) == after_third
     assert (rebuilt.mode, rebuilt.keys_changed, rebuilt.versions_written) == ("full", 3, 6)
 
 
@@ -164,7 +166,8 @@ def test_duplicates_deletes_and_reinserts_across_runs(spark, tmp_path):
     assert table(spark, path) == [(1, "a", None, "e1.1", 10, 20, False, 1), (3, "c", None, "e3.1", 10, None, True, 1)]
 
     # 1 comes back; 2 is deleted again (still nothing); 3 is deleted twice; old events repeat
-    seen += [ins(1, 4, 40, "a"), delete(1, 2, 20), delete(2, 2, 20), delete(3, 2, 20), delete(3, 3, 30), ins(3, 1, 10, "c")]
+    seen += [ins(1, 4, 40, "a"), delete(1, 2, 20), delete(2, 2, 20),
+             delete(3, 2, 20), delete(3, 3, 30), ins(3, 1, 10, "c")]
     result = merge_scd2(spark, path, events(spark, seen), SPEC)
     assert table(spark, path) == [
         (1, "a", None, "e1.1", 10, 20, False, 1),
@@ -235,8 +238,6 @@ def test_changed_keys_and_source_version_round_trip(spark, tmp_path):
         (3, "c0", None, "e3.0", 5, 10, False, 0),
         (3, "c", None, "e3.1", 10, None, True, 1),
     ]
-    rebuild_scd2(spark, str(tmp_path / "rebuilt"), read(), SPEC)
-    assert table(spark, tmp_path / "rebuilt") == table(spark, dim)
 
     # a source recreated behind the recorded version, or without a change feed: rebuild
     assert changed_keys(spark, source, 7, SPEC.keys) == (None, 2)
@@ -270,23 +271,26 @@ def reference(rows):
 
 
 @st.composite
-def delivered_batches(draw):
-    """Event histories of up to 3 keys (with duplicates), cut into batches delivered in random order."""
+def delivered_batches(draw, max_keys=5):
+    """Event histories of a few keys (with duplicates), cut into batches delivered in random order."""
     rows = []
-    for key in range(1, draw(st.integers(1, 3)) + 1):
+    for key in range(1, draw(st.integers(1, max_keys)) + 1):
         seqs = draw(st.lists(st.integers(0, 30), min_size=1, max_size=6, unique=True))
         for seq in seqs:
             op = draw(st.sampled_from(["INSERT", "UPDATE", "UPDATE", "DELETE"]))
-            name, city = (None, None) if op == "DELETE" else (draw(st.sampled_from("ab")), draw(st.sampled_from([None, "x"])))
+            name, city = (None, None)
+            if op != "DELETE":
+                name, city = draw(st.sampled_from("ab")), draw(st.sampled_from([None, "x"]))
             rows.append((key, seq, draw(st.integers(0, 10_000)), op, name, city, f"e{key}.{seq}"))
-    rows += draw(st.lists(st.sampled_from(rows), max_size=3))  # exact duplicates
+    rows += draw(st.lists(st.sampled_from(rows), max_size=4))  # exact duplicates
     rows = draw(st.permutations(rows))
-    cuts = sorted(draw(st.lists(st.integers(1, max(1, len(rows) - 1)), max_size=2, unique=True)))
+    cuts = sorted(draw(st.lists(st.integers(1, max(1, len(rows) - 1)), min_size=min(1, len(rows) - 1), max_size=2,
+                                unique=True)))
     return [rows[a:b] for a, b in zip([0, *cuts], [*cuts, len(rows)]) if rows[a:b]]
 
 
 def test_versions_match_the_reference_model(spark):
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=15, deadline=None)
     @given(batches=delivered_batches())
     def check(batches):
         rows = [r for batch in batches for r in batch]
@@ -296,7 +300,8 @@ def test_versions_match_the_reference_model(spark):
 
 
 def test_incremental_runs_in_any_order_match_rebuild_and_reference(spark, tmp_path_factory):
-    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    # Few examples of several keys each: every MERGE costs seconds whatever its size.
+    @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(batches=delivered_batches())
     def check(batches):
         folder = tmp_path_factory.mktemp("scd2")

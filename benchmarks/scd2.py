@@ -1,0 +1,172 @@
+"""SCD2 benchmark: an incremental run (change feed + MERGE of the changed keys) versus a full rebuild.
+
+In a scratch folder, builds a Delta events table with Change Data Feed (an INSERT per key, an
+earlier UPDATE for a fifth of the keys) and the dimension from it; then appends events for a
+share of the keys: updates of a tracked column, no-op updates, deletes, and late updates older by
+sequence than history already written. After a small warm-up MERGE, it times (a) the incremental
+run as the asset does it: ``changed_keys`` + the full history of those keys (semi-join) +
+``merge_scd2``, and (b) ``rebuild_scd2`` over all events into a copy of the same dimension, and
+checks that both tables are identical.
+
+Usage::
+
+    make bench ARGS="scd2"                                    # 1,000,000 keys, 1% changed
+    make bench ARGS="scd2 --keys 20000 --changed-share 0.05"  # smaller
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.resources import SparkResource
+from lakehouse.scd.scd2 import Scd2Result, Scd2Spec, changed_keys, last_source_version, merge_scd2, rebuild_scd2
+from lakehouse.settings import PROJECT_ROOT
+
+SPEC = Scd2Spec(keys=("customer_id",), sequence="seq", timestamp="event_ts",
+                tracked=("name", "email", "phone", "city"), delete_when="op = 'DELETE'")
+START = 1_735_689_600  # 2025-01-01T00:00:00Z
+HISTORY_EVERY = 5      # keys with id % 5 == 0 have an UPDATE after their INSERT
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks scd2", description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=1_000_000, help="dimension keys (default 1,000,000)")
+    parser.add_argument("--changed-share", type=float, default=0.01, help="share of keys with new events (default 0.01)")
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "data" / "bench" / "scd2")
+    args = parser.parse_args(argv)
+    step = max(1, round(1 / args.changed_share))
+
+    shutil.rmtree(args.root, ignore_errors=True)
+    args.root.mkdir(parents=True)
+    events_path, dim_path, rebuilt_path = (str(args.root / name) for name in ("events", "dim", "dim_rebuilt"))
+    spark = SparkResource(jars_dir=str(PROJECT_ROOT / ".cache" / "jars"),
+                          conf={"spark.driver.memory": args.driver_memory}).get_session()
+
+    print(f"building {args.keys:,} keys of history and the dimension in {args.root} ...", flush=True)
+    began = time.perf_counter()
+    _history(spark, args.keys, step).write.format("delta").option("delta.enableChangeDataFeed", "true").save(events_path)
+    initial = rebuild_scd2(spark, dim_path, _events(spark, events_path), SPEC, source_version=0)
+    shutil.copytree(dim_path, rebuilt_path)
+    print(f"  initial build: {initial.versions_written:,} versions in {time.perf_counter() - began:.1f} s", flush=True)
+    _changes(spark, args.keys, step).write.format("delta").mode("append").save(events_path)
+    _warm_up(spark, str(args.root / "warm_up"))
+
+    began = time.perf_counter()
+    keys, current = changed_keys(spark, events_path, last_source_version(spark, dim_path), SPEC.keys)
+    found = time.perf_counter() - began
+    history = _events(spark, events_path).join(keys, list(SPEC.keys), "left_semi")
+    incremental = merge_scd2(spark, dim_path, history, SPEC, source_version=current)
+    incremental_s = time.perf_counter() - began
+    print(f"  incremental: {incremental_s:.1f} s (changed_keys {found:.1f} s)", flush=True)
+
+    began = time.perf_counter()
+    full = rebuild_scd2(spark, rebuilt_path, _events(spark, events_path), SPEC, source_version=current)
+    full_s = time.perf_counter() - began
+    print(f"  full rebuild: {full_s:.1f} s", flush=True)
+
+    identical = _identical(spark, dim_path, rebuilt_path)
+    _print_table(spark, args, events_path, dim_path, [(incremental, incremental_s), (full, full_s)], identical)
+    return 0 if identical else 1
+
+
+def _warm_up(spark: SparkSession, folder: str) -> None:
+    """One small MERGE first, so that neither timed mode pays for compiling Delta's MERGE code paths."""
+    small = _history(spark, 1_000, 10)
+    rebuild_scd2(spark, folder, small, SPEC)
+    merge_scd2(spark, folder, small.unionByName(_changes(spark, 1_000, 10)), SPEC)
+
+
+def _history(spark: SparkSession, keys: int, step: int) -> DataFrame:
+    """An INSERT per key (seq 10) and, for every fifth key and every changed key, an UPDATE of city (seq 20)."""
+    ids = spark.range(1, keys + 1).withColumnRenamed("id", "customer_id")
+    inserts = _event(ids, 10, "INSERT", city=_city(0))
+    updated = ids.where((F.col("customer_id") % HISTORY_EVERY == 0) | (F.col("customer_id") % step == 0))
+    return inserts.unionByName(_event(updated, 20, "UPDATE", city=_city(1)))
+
+
+def _changes(spark: SparkSession, keys: int, step: int) -> DataFrame:
+    """Events for the keys with id % step == 0: 70% email changes, 15% no-ops, 5% deletes, 10% late updates."""
+    ids = spark.range(1, keys + 1).withColumnRenamed("id", "customer_id").where(F.col("customer_id") % step == 0)
+    bucket = (F.col("customer_id") / F.lit(step)).cast("long") % 20
+    changed = _event(ids.where(bucket < 14), 30, "UPDATE", city=_city(1), email=F.concat(F.lit("new-"), _email()))
+    no_op = _event(ids.where(bucket.between(14, 16)), 30, "UPDATE", city=_city(1))
+    deleted = _event(ids.where(bucket == 17), 30, "DELETE", city=_city(1))
+    # older by sequence than the UPDATE at seq 20 already in the dimension: splits the first version
+    late = _event(ids.where(bucket >= 18), 15, "UPDATE", city=_city(0), name=F.concat(F.lit("late-"), _name()))
+    return changed.unionByName(no_op).unionByName(deleted).unionByName(late)
+
+
+def _event(ids: DataFrame, seq: int, op: str, city, email=None, name=None) -> DataFrame:
+    key = F.col("customer_id")
+    return ids.select(
+        key, F.lit(seq).cast("long").alias("seq"), F.lit(op).alias("op"),
+        F.timestamp_seconds(F.lit(START + seq * 86_400) + key % 86_400).alias("event_ts"),
+        (name if name is not None else _name()).alias("name"),
+        (email if email is not None else _email()).alias("email"),
+        F.format_string("+1-555-%07d", key % 10_000_000).alias("phone"),
+        city.alias("city"),
+    )
+
+
+def _name():
+    return F.concat(F.lit("customer-"), F.col("customer_id").cast("string"))
+
+
+def _email():
+    return F.concat(F.lit("c"), F.col("customer_id").cast("string"), F.lit("@example.com"))
+
+
+def _city(shift: int):
+    return F.concat(F.lit("city-"), ((F.col("customer_id") + shift) % 50).cast("string"))
+
+
+def _events(spark: SparkSession, path: str) -> DataFrame:
+    return spark.read.format("delta").load(path)
+
+
+def _identical(spark: SparkSession, left: str, right: str) -> bool:
+    """Same row count and the same multiset of row hashes, both ways."""
+    hashed = [spark.read.format("delta").load(p).select(F.xxhash64(*SPEC.columns).alias("h")) for p in (left, right)]
+    return (hashed[0].count() == hashed[1].count()
+            and hashed[0].exceptAll(hashed[1]).isEmpty() and hashed[1].exceptAll(hashed[0]).isEmpty())
+
+
+def _print_table(spark, args, events_path, dim_path, results: list[tuple[Scd2Result, float]], identical: bool) -> None:
+    events, dim = (DeltaTable.forPath(spark, p).detail().first() for p in (events_path, dim_path))
+    event_rows = spark.read.format("delta").load(events_path).count()
+    dim_rows = spark.read.format("delta").load(dim_path).count()
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_memory()}; python {platform.python_version()}, "
+          f"pyspark {version('pyspark')}, delta-spark {version('delta-spark')}, Spark {spark.sparkContext.master}, "
+          f"driver memory {args.driver_memory}")
+    print(f"data: {args.keys:,} keys, {event_rows:,} events ({events.sizeInBytes / 2**20:.0f} MiB), "
+          f"dimension {dim_rows:,} rows ({dim.sizeInBytes / 2**20:.0f} MiB); "
+          f"{args.changed_share:.1%} of keys with new events")
+    print()
+    print("| mode | keys recomputed | versions written | rows inserted / updated / deleted | wall s |")
+    print("|---|---:|---:|---:|---:|")
+    for result, seconds in results:
+        label = "incremental (change feed + MERGE)" if result.mode == "incremental" else "full rebuild (overwrite)"
+        changes = f"{result.rows_inserted:,} / {result.rows_updated:,} / {result.rows_deleted:,}"
+        print(f"| {label} | {result.keys_changed:,} | {result.versions_written:,} | {changes} | {seconds:.1f} |")
+    print(f"\nfull / incremental = {results[1][1] / results[0][1]:.1f}x")
+    print("tables identical (count + exceptAll of row hashes both ways)" if identical else "TABLES DIFFER")
+
+
+def _memory() -> str:
+    try:
+        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
+        return f"{kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        return "unknown RAM"
