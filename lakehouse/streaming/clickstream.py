@@ -418,21 +418,21 @@ def _write_gold(counts: DataFrame, gold_table: str) -> dict:
         F.col("count").alias("events"),
     ).persist()
     try:
+        if windows.isEmpty():  # a batch run only to advance the watermark
+            return {"events_counted": 0, "records_new": 0, "records_updated": 0}
         gold = DeltaTable.forPath(spark, gold_table)
         same_window = "t.window_start = s.window_start AND t.event_type <=> s.event_type"
         before = windows.alias("s").join(gold.toDF().alias("t"), F.expr(same_window), "left")
-        added = before.agg(F.sum(F.col("s.events") - F.coalesce(F.col("t.events"), F.lit(0)))).first()[0] or 0
-        result = {"events_counted": added, "records_new": 0, "records_updated": 0}
-        if not windows.isEmpty():
-            merge = (
-                gold.alias("t").merge(windows.alias("s"), same_window)
-                .whenMatchedUpdate(condition="t.events <> s.events", set={"events": "s.events"})
-                .whenNotMatchedInsertAll()
-                .execute()
-                .first()
-            )
-            result.update(records_new=merge["num_inserted_rows"], records_updated=merge["num_updated_rows"])
-        return result
+        added = before.agg(F.sum(F.col("s.events") - F.coalesce(F.col("t.events"), F.lit(0)))).first()[0]
+        merge = (
+            gold.alias("t").merge(windows.alias("s"), same_window)
+            .whenMatchedUpdate(condition="t.events <> s.events", set={"events": "s.events"})
+            .whenNotMatchedInsertAll()
+            .execute()
+            .first()
+        )
+        return {"events_counted": added, "records_new": merge["num_inserted_rows"],
+                "records_updated": merge["num_updated_rows"]}
     finally:
         windows.unpersist()
 
