@@ -35,6 +35,7 @@ class LakehouseSettings:
     alert_webhook_url: str = ""
     ui_url: str = "http://127.0.0.1:3000"
     clickstream_watermark: str = "1 hour"
+    landing_sensors: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -56,6 +57,7 @@ class LakehouseSettings:
             alert_webhook_url=env.get("LAKEHOUSE_ALERT_WEBHOOK_URL", ""),
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
             clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
+            landing_sensors=env.get("LAKEHOUSE_LANDING_SENSORS", "on").strip().lower() not in ("off", "0", "false", "no"),
         )
         try:
             date.fromisoformat(settings.start_date)

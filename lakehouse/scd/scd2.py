@@ -1,17 +1,13 @@
 """SCD type 2 for any dimension: versions from a change-event history, kept in Delta with one MERGE per run.
 
-A dimension is described by a :class:`Scd2Spec` (business keys, event order, event time, tracked
-and carried columns, which events are deletes). :func:`scd2_versions` turns the complete event
-history of some keys into every version of those keys; :func:`merge_scd2` writes the versions of
-the keys that have new events with a single MERGE that leaves every other key's rows untouched;
-:func:`rebuild_scd2` recomputes the whole table. :func:`changed_keys` finds the keys with new
-events through the source table's Change Data Feed, and :func:`last_source_version` reads back
-which source version the dimension last consumed, recorded in the same commit as the data.
-
-Events are applied in ``sequence`` order whatever order they arrived in, a repeated (keys,
-sequence) event counts once, and each non-delete event is a full image of the tracked columns (see
-the contract of ``silver/dim_customer``). Timestamps are copied, not reordered: timestamps that go
-backwards against ``sequence`` give versions with ``valid_to <= valid_from``.
+:func:`scd2_versions` turns the complete event history of some keys into all their versions;
+:func:`merge_scd2` writes the keys with new events in one MERGE, other keys untouched;
+:func:`rebuild_scd2` rewrites the whole table; :func:`changed_keys` finds the keys with new events
+in the source's Change Data Feed; :func:`last_source_version` reads back the source version the
+dimension consumed, recorded in the same commit as the data. Events are applied in ``sequence``
+order whatever order they arrived in (semantics: the SCD2 section of the lakehouse contract).
+Timestamps are copied, not reordered: if they go backwards against ``sequence``, a version can
+have ``valid_to <= valid_from``.
 
 Example::
 
@@ -177,17 +173,15 @@ def merge_scd2(
 ) -> Scd2Result:
     """Recompute the keys in ``events`` (their complete history) and write them with one MERGE.
 
-    After the commit the rows of those keys are exactly their versions; other keys' rows are not
-    touched. The source of the MERGE is the new versions (``upsert``) plus the table's rows of
-    those keys that are no longer a version (``delete``), matched on keys + ``_valid_from_seq``;
-    a matched version is rewritten only when a column differs, so re-running the same events
-    changes nothing and Delta makes no commit. ``source_version`` goes into the commit's
-    ``userMetadata`` (``{"scd2_source_version": N}``); when there is no data commit to carry it,
-    a table-property commit (``scd2.sourceVersion``) records it instead, so that
-    :func:`last_source_version` always returns the latest one. A missing table is created with
-    deletion vectors enabled (a MERGE then marks replaced rows instead of rewriting files), mode
-    ``full``. The commit metadata goes through a session setting, so do not run two writes of
-    this module concurrently on one SparkSession.
+    Afterwards the rows of those keys are exactly their versions; other rows are not touched. The
+    MERGE source is the new versions (``upsert``) plus the table's rows of those keys that are no
+    longer a version (``delete``), on keys + ``_valid_from_seq``; a version is rewritten only if a
+    column differs, so re-running the same events changes nothing and Delta makes no commit.
+    ``source_version`` goes into the commit's ``userMetadata`` (``{"scd2_source_version": N}``);
+    without a data commit to carry it, a table-property commit (``scd2.sourceVersion``) records it.
+    A missing table is created (mode ``full``) with deletion vectors, so a MERGE marks replaced
+    rows instead of rewriting files. The commit metadata is a session setting: do not run two
+    writes of this module at once on one SparkSession.
 
     Example::
 
@@ -205,11 +199,10 @@ def merge_scd2(
     keys_changed, versions_written = changed.count(), versions.count()
     before = _latest(target).version
     if keys_changed:
-        small = keys_changed <= _BROADCAST_KEYS
         # Rows of the changed keys that are no longer a version; only their keys are read.
         stale = (
             target.toDF().select(*keys, VALID_FROM_SEQ)
-            .join(F.broadcast(changed) if small else changed, keys, "left_semi")
+            .join(F.broadcast(changed) if keys_changed <= _BROADCAST_KEYS else changed, keys, "left_semi")
             .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
         )
         payload = [*spec.tracked, *spec.carried, VALID_FROM, VALID_TO, IS_CURRENT]
@@ -230,11 +223,8 @@ def merge_scd2(
     commit = _latest(target)
     inserted = updated = deleted = 0
     if commit.version > before and commit.operation == "MERGE":
-        metrics = commit.operationMetrics
-        inserted, updated, deleted = (
-            int(metrics.get(f"numTargetRows{m}", 0))
-            for m in ("Inserted", "Updated", "Deleted")
-        )
+        inserted, updated, deleted = (int(commit.operationMetrics.get(f"numTargetRows{m}", 0))
+                                      for m in ("Inserted", "Updated", "Deleted"))
     elif source_version is not None and last_source_version(spark, path) != source_version:
         with _commit_metadata(spark, source_version):
             table = path.replace("`", "``")
@@ -288,13 +278,11 @@ def changed_keys(
 ) -> tuple[DataFrame | None, int]:
     """Distinct ``keys`` of rows the source added after ``since_version``, and the source's current version.
 
-    Reads the source's Change Data Feed from ``since_version + 1`` to the current version
-    (inserted rows and update post-images). The keys are materialized (``localCheckpoint``) so
-    that a feed that cannot be read shows up here, not later. Returns ``(None, current)`` when
-    ``since_version`` is None, when it is ahead of the source (the source was recreated) or when
-    the feed does not cover the range (Change Data Feed was off, or its log or change files were
-    cleaned up); the caller then runs :func:`rebuild_scd2`. Nothing new gives an empty DataFrame.
-    Read the history of these keys as of the returned version so the run is repeatable.
+    Reads the Change Data Feed (inserts and update post-images) from ``since_version + 1`` to the
+    current version; the keys are materialized (``localCheckpoint``) so an unreadable feed shows up
+    here. ``(None, current)`` — the caller rebuilds — when ``since_version`` is None, ahead of the
+    source (recreated), or the feed does not cover the range (Change Data Feed was off then, or
+    Delta cannot read it: any ``DELTA_*`` error; it is logged). Nothing new: an empty DataFrame.
 
     Example::
 

@@ -202,15 +202,19 @@ def build_landing_sensors(
     clickstream_job: JobTarget | dg.AssetSelection | None = None,
     cdc_bronze_assets: Sequence[dg.AssetKey] = CDC_BRONZE_ASSETS,
     customer_dimension: dg.AssetKey = SILVER_DIM_CUSTOMER,
+    running: bool = True,
 ) -> list[dg.SensorDefinition]:
     """The landing sensors: sales days, the customer change feed and, if given a target, the clickstream.
+
+    ``running=False`` declares them stopped (env ``LAKEHOUSE_LANDING_SENSORS=off``): turn them on in the UI.
 
     Jobs are passed as objects (the same ones given to ``Definitions(jobs=...)``) or by name.
     Each sensor takes the landing root from the ``landing`` resource.
     """
+    status = RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
     @dg.sensor(
-        name="sales_landing_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=RUNNING,
+        name="sales_landing_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=status,
         description=f"Watches landing sales/<YYYY-MM-DD>/*.json: a new day, or late files into an earlier day, "
                     f"requests those days of {_name(sales_job)}; consecutive days run as one single-run backfill.",
         **_target(sales_job),
@@ -226,7 +230,7 @@ def build_landing_sensors(
         return _result(context, sales_run_requests(changes, partitions_def), cursor, SALES, changes)
 
     @dg.sensor(
-        name="customers_cdc_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=RUNNING,
+        name="customers_cdc_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=status,
         description=f"Watches landing customers_cdc/*.json: new change-feed files request {_name(customer_job)} "
                     f"(only its bronze CDC assets until {customer_dimension.to_user_string()} has been built once).",
         **_target(customer_job),
@@ -252,7 +256,7 @@ def build_landing_sensors(
         return [sales_landing_sensor, customers_cdc_sensor]
 
     @dg.sensor(
-        name="clickstream_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=RUNNING,
+        name="clickstream_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=status,
         description=f"Watches landing clickstream/*.json: new files request one run of {_name(clickstream_job)} "
                     "per tick, which reads everything since its streaming checkpoint.",
         **_target(clickstream_job),

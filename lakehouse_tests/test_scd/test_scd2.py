@@ -185,31 +185,7 @@ def test_duplicates_deletes_and_reinserts_across_runs(spark, tmp_path):
     ]
 
 
-def test_rerun_changes_nothing_but_records_the_source_version(spark, tmp_path):
-    path = str(tmp_path / "dim")
-    rows = [ins(1, 1, 10, "a"), upd(1, 2, 20, "b"), ins(2, 1, 10, "x")]
-    merge_scd2(spark, path, events(spark, rows), SPEC, source_version=3)
-    rows.append(upd(2, 2, 20, "y"))
-    merge_scd2(spark, path, events(spark, rows), SPEC, source_version=4)
-    before, committed = table(spark, path), version(spark, path)
-    assert last_source_version(spark, path) == 4
-
-    again = merge_scd2(spark, path, events(spark, rows), SPEC, source_version=4)
-    assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
-    assert again.delta_version == committed == version(spark, path)  # nothing to record: no commit
-
-    newer = merge_scd2(spark, path, events(spark, rows), SPEC, source_version=5)
-    assert (newer.rows_inserted, newer.rows_updated, newer.rows_deleted) == (0, 0, 0)
-    assert newer.delta_version == committed + 1 and last_source_version(spark, path) == 5
-    nothing = merge_scd2(spark, path, events(spark, []), SPEC, source_version=6)
-    assert (nothing.keys_changed, nothing.versions_written) == (0, 0)
-    assert last_source_version(spark, path) == 6
-    assert table(spark, path) == before
-    properties = DeltaTable.forPath(spark, path).detail().first().properties
-    assert properties["delta.enableDeletionVectors"] == "true"
-
-
-def test_changed_keys_and_source_version_round_trip(spark, tmp_path):
+def test_change_feed_runs_record_the_source_version_even_without_changes(spark, tmp_path):
     source, dim = str(tmp_path / "events"), str(tmp_path / "dim")
     raw = lambda rows: spark.createDataFrame(rows, EVENT_SCHEMA)  # noqa: E731
     read = lambda: events(spark, []).unionByName(  # noqa: E731
@@ -231,16 +207,35 @@ def test_changed_keys_and_source_version_round_trip(spark, tmp_path):
     assert sorted(r.id for r in keys.collect()) == [2, 3] and current == 2
     result = merge_scd2(spark, dim, read().join(keys, "id", "left_semi"), SPEC, source_version=current)
     assert result.keys_changed == 2 and last_source_version(spark, dim) == 2
-    assert table(spark, dim) == [
+    expected = [
         (1, "a", None, "e1.1", 10, None, True, 1),
         (2, "b", None, "e2.1", 10, 20, False, 1),
         (2, "B", None, "e2.2", 20, None, True, 2),
         (3, "c0", None, "e3.0", 5, 10, False, 0),
         (3, "c", None, "e3.1", 10, None, True, 1),
     ]
+    assert table(spark, dim) == expected
+
+    # the same run again changes nothing and, having nothing new to record, makes no commit
+    committed = version(spark, dim)
+    again = merge_scd2(spark, dim, read().join(keys, "id", "left_semi"), SPEC, source_version=current)
+    assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
+    assert again.delta_version == committed == version(spark, dim)
+
+    # a new source version whose only event is a no-op is still recorded, by a commit without data
+    raw([upd(1, 2, 30, "a")]).write.format("delta").mode("append").save(source)
+    keys, current = changed_keys(spark, source, last_source_version(spark, dim), SPEC.keys)
+    assert [r.id for r in keys.collect()] == [1] and current == 3
+    noop = merge_scd2(spark, dim, read().join(keys, "id", "left_semi"), SPEC, source_version=current)
+    assert (noop.keys_changed, noop.rows_inserted, noop.rows_updated, noop.rows_deleted) == (1, 0, 0, 0)
+    assert noop.delta_version == committed + 1 and last_source_version(spark, dim) == 3
+    nothing = merge_scd2(spark, dim, events(spark, []), SPEC, source_version=4)
+    assert (nothing.keys_changed, nothing.versions_written) == (0, 0) and last_source_version(spark, dim) == 4
+    assert table(spark, dim) == expected
+    assert DeltaTable.forPath(spark, dim).detail().first().properties["delta.enableDeletionVectors"] == "true"
 
     # a source recreated behind the recorded version, or without a change feed: rebuild
-    assert changed_keys(spark, source, 7, SPEC.keys) == (None, 2)
+    assert changed_keys(spark, source, 7, SPEC.keys) == (None, 3)
     plain = str(tmp_path / "plain")
     raw([ins(1, 1, 10, "a")]).write.format("delta").save(plain)
     raw([ins(2, 1, 10, "a")]).write.format("delta").mode("append").save(plain)
