@@ -41,7 +41,8 @@ HISTORY_EVERY = 5      # keys with id % 5 == 0 have an UPDATE after their INSERT
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks scd2", description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000, help="dimension keys (default 1,000,000)")
-    parser.add_argument("--changed-share", type=float, default=0.01, help="share of keys with new events (default 0.01)")
+    parser.add_argument("--changed-share", type=float, default=0.01,
+                        help="share of keys with new events (default 0.01)")
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "data" / "bench" / "scd2")
     args = parser.parse_args(argv)
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"building {args.keys:,} keys of history and the dimension in {args.root} ...", flush=True)
     began = time.perf_counter()
-    _history(spark, args.keys, step).write.format("delta").option("delta.enableChangeDataFeed", "true").save(events_path)
+    history = _history(spark, args.keys, step)
+    history.write.format("delta").option("delta.enableChangeDataFeed", "true").save(events_path)
     initial = rebuild_scd2(spark, dim_path, _events(spark, events_path), SPEC, source_version=0)
     shutil.copytree(dim_path, rebuilt_path)
     print(f"  initial build: {initial.versions_written:,} versions in {time.perf_counter() - began:.1f} s", flush=True)
