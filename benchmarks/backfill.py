@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from benchmarks import machine
 from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
 from lakehouse.settings import PROJECT_ROOT
 
@@ -110,7 +110,7 @@ def _row_counts(warehouse: Path) -> dict[str, int]:
 
 def _print_table(args, results, consistent: bool) -> None:
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_memory()}; python {platform.python_version()}")
+    print(f"machine: {machine.describe()}")
     print(f"data: {args.rows:,} sales rows over {args.days} days (seed {args.seed}), whole chain landing → gold")
     print()
     print(f"| {'mode':<36} | {'runs':>4} | {'wall s':>8} | {'s/day':>6} | {'silver rows':>11} |")
@@ -122,10 +122,3 @@ def _print_table(args, results, consistent: bool) -> None:
         print(f"\nseparate / single = {results[1][2] / results[0][2]:.1f}x")
     print("row counts identical across modes" if consistent else "ROW COUNTS DIFFER ACROSS MODES")
 
-
-def _memory() -> str:
-    try:
-        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
-        return f"{kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        return "unknown RAM"

@@ -17,8 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import time
 from importlib.metadata import version
@@ -28,6 +26,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from benchmarks import machine
 from lakehouse.resources import SparkResource
 from lakehouse.scd.scd2 import Scd2Result, Scd2Spec, changed_keys, last_source_version, merge_scd2, rebuild_scd2
 from lakehouse.settings import PROJECT_ROOT
@@ -149,7 +148,7 @@ def _print_table(spark, args, events_path, dim_path, results: list[tuple[Scd2Res
     event_rows = spark.read.format("delta").load(events_path).count()
     dim_rows = spark.read.format("delta").load(dim_path).count()
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {_memory()}; python {platform.python_version()}, "
+    print(f"machine: {machine.describe()}, "
           f"pyspark {version('pyspark')}, delta-spark {version('delta-spark')}, Spark {spark.sparkContext.master}, "
           f"driver memory {args.driver_memory}")
     print(f"data: {args.keys:,} keys, {event_rows:,} events ({events.sizeInBytes / 2**20:.0f} MiB), "
@@ -165,10 +164,3 @@ def _print_table(spark, args, events_path, dim_path, results: list[tuple[Scd2Res
     print(f"\nfull / incremental = {results[1][1] / results[0][1]:.1f}x")
     print("tables identical (count + exceptAll of row hashes both ways)" if identical else "TABLES DIFFER")
 
-
-def _memory() -> str:
-    try:
-        kib = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1])
-        return f"{kib / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        return "unknown RAM"

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -32,6 +30,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from benchmarks import machine
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone
 from lakehouse.sensors.landing import (
@@ -135,7 +134,7 @@ def _names_cursor_bytes(root: Path, sensor: str) -> int:
 
 def _print(args, rows, cursors) -> None:
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}; "
+    print(f"machine: {machine.describe()}; "
           f"{args.repeats} evaluations per tick; late tick = {LATE_FILES} new files")
     print()
     print("| sensor | files | tick | median ms | max ms | requests | new files |")
