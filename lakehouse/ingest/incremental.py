@@ -121,9 +121,9 @@ def ingest_new_files(
     pending = [f for f in landed if f.path not in done]
     batch = read_json_lines(spark, [f.path for f in pending], schema)
     first_copies = _first_copies(batch.records, keys)
-    _create_if_missing(spark, table, batch.records.schema, EVENT_TABLE_PROPERTIES)
-    _create_if_missing(spark, rejects, batch.rejects.schema)
-    _create_if_missing(spark, log, FILE_LOG_SCHEMA)
+    create_table_if_missing(spark, table, batch.records.schema, properties=EVENT_TABLE_PROPERTIES)
+    create_table_if_missing(spark, rejects, batch.rejects.schema)
+    create_table_if_missing(spark, log, FILE_LOG_SCHEMA)
     existing = spark.read.format("delta").load(table)
     new = first_copies.alias("s").join(existing.alias("t"), _same_event(keys), "left_anti").persist()
 
@@ -177,12 +177,27 @@ def _local_path(uri: str) -> str:
     return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
 
 
-def _create_if_missing(spark: SparkSession, path: str, schema: T.StructType, properties: dict[str, str] | None = None) -> None:
+def create_table_if_missing(
+    spark: SparkSession,
+    path: str,
+    schema: T.StructType,
+    *,
+    properties: dict[str, str] | None = None,
+    partitioned_by: str | None = None,
+) -> None:
+    """Create an empty Delta table at ``path`` unless one is there, so MERGEs and streams have a target.
+
+    Example::
+
+        create_table_if_missing(spark, "wh/bronze/clickstream", BRONZE_SCHEMA, partitioned_by="event_date")
+    """
     if DeltaTable.isDeltaTable(spark, path):
         return
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     for key, value in (properties or {}).items():
         builder = builder.property(key, value)
+    if partitioned_by:
+        builder = builder.partitionedBy(partitioned_by)
     builder.execute()
 
 

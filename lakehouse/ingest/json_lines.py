@@ -48,6 +48,14 @@ REJECT_SCHEMA = T.StructType(
     ]
 )
 
+# Strict ISO-8601 with a zone: Spark's cast alone also accepts words such as 'yesterday'.
+ISO_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$"
+
+
+def iso_timestamp(column: str) -> Column:
+    """``column`` (a landed string) as a timestamp when it is ISO-8601 with ``Z`` or an offset, else null."""
+    return F.when(F.col(column).rlike(ISO_TIMESTAMP), F.expr(f"try_cast({column} AS TIMESTAMP)"))
+
 
 @dataclass(frozen=True)
 class JsonLinesBatch:

@@ -54,7 +54,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.ingest.json_lines import REJECT_SCHEMA, file_texts, parse_json_lines, record_schema, split_lines
+from lakehouse.ingest.incremental import create_table_if_missing
+from lakehouse.ingest.json_lines import REJECT_SCHEMA, file_texts, iso_timestamp, parse_json_lines, record_schema, split_lines
 
 CLICK_SCHEMA = T.StructType(
     [
@@ -81,7 +82,6 @@ GOLD_SCHEMA = T.StructType(
         T.StructField("events", T.LongType()),
     ]
 )
-ISO_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$"
 DEFAULT_TRIGGER = {"availableNow": True}
 # A file whose modification time is more than this behind the newest file seen is ignored by
 # Spark's file source (default 7 days): bronze must not drop a file copied in with an old mtime.
@@ -273,8 +273,8 @@ def start_bronze_clickstream(
         run = start_bronze_clickstream(spark, landing, table, rejects, checkpoint,
                                        trigger={"processingTime": "30 seconds"})
     """
-    _create_if_missing(spark, table, BRONZE_SCHEMA, partitioned_by="event_date")
-    _create_if_missing(spark, rejects, REJECT_SCHEMA)
+    create_table_if_missing(spark, table, BRONZE_SCHEMA, partitioned_by="event_date")
+    create_table_if_missing(spark, rejects, REJECT_SCHEMA)
     if urlparse(source_dir).scheme in ("", "file"):
         Path(urlparse(source_dir).path).mkdir(parents=True, exist_ok=True)  # nothing landed yet: read nothing
     texts = file_texts(
@@ -328,8 +328,7 @@ def _write_bronze(texts: DataFrame, table: str, rejects: str) -> dict:
 
 def _with_event_time(records: DataFrame) -> DataFrame:
     """``event_time`` from an ISO-8601 ``event_ts`` (else null) and its UTC ``event_date``."""
-    event_time = F.when(F.col("event_ts").rlike(ISO_TIMESTAMP), F.expr("try_cast(event_ts AS TIMESTAMP)"))
-    return records.withColumn("event_time", event_time).withColumn("event_date", F.to_date("event_time"))
+    return records.withColumn("event_time", iso_timestamp("event_ts")).withColumn("event_date", F.to_date("event_time"))
 
 
 def _first_copies(events: DataFrame) -> DataFrame:
@@ -390,7 +389,7 @@ def start_hourly_events(
 
         run = start_hourly_events(spark, bronze, gold, checkpoint, trigger={"processingTime": "30 seconds"})
     """
-    _create_if_missing(spark, gold_table, GOLD_SCHEMA)
+    create_table_if_missing(spark, gold_table, GOLD_SCHEMA)
     hourly = (
         spark.readStream.format("delta").load(bronze_table)
         .select("event_type", "event_time")
@@ -447,12 +446,3 @@ def _starter(
         return writer.option("checkpointLocation", checkpoint).trigger(**(trigger or DEFAULT_TRIGGER)).start()
 
     return start
-
-
-def _create_if_missing(spark: SparkSession, path: str, schema: T.StructType, partitioned_by: str | None = None) -> None:
-    if DeltaTable.isDeltaTable(spark, path):
-        return
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-    if partitioned_by:
-        builder = builder.partitionedBy(partitioned_by)
-    builder.execute()

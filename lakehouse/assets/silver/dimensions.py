@@ -17,12 +17,12 @@ from pyspark.sql import functions as F
 
 from lakehouse.assets.keys import BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER, SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS
 from lakehouse.assets.policies import FILE_READ_RETRY, KINDS
+from lakehouse.ingest.json_lines import iso_timestamp
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.scd.scd1 import SnapshotSpec, merge_snapshots, read_csv_snapshots
 from lakehouse.scd.scd2 import Scd2Spec, changed_keys, last_source_version, merge_scd2, rebuild_scd2
 
 LAYER = "silver"
-ISO_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$"
 CDC_OPS = ("INSERT", "UPDATE", "DELETE")
 
 CUSTOMER_SCD2 = Scd2Spec(
@@ -45,9 +45,8 @@ class DimensionRun(dg.Config):
 
 def applicable_events(bronze: DataFrame) -> DataFrame:
     """Bronze change events the SCD2 merge can place, with ``event_ts`` as a timestamp."""
-    event_ts = F.when(F.col("event_ts").rlike(ISO_TIMESTAMP), F.expr("try_cast(event_ts AS TIMESTAMP)"))
     return (
-        bronze.withColumn("event_ts", event_ts)
+        bronze.withColumn("event_ts", iso_timestamp("event_ts"))
         .where(F.col("customer_id").isNotNull() & F.col("seq").isNotNull() & F.col("event_ts").isNotNull())
         .where(F.col("op").isin(*CDC_OPS))
     )

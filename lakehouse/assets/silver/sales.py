@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 from lakehouse.assets.bronze import SALES_SCHEMA
 from lakehouse.assets.keys import BRONZE_SALES, SILVER_SALES, SILVER_SALES_QUARANTINE, SILVER_STORES
 from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
-from lakehouse.ingest.json_lines import LINEAGE_COLUMNS
+from lakehouse.ingest.json_lines import ISO_TIMESTAMP, LINEAGE_COLUMNS
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.quality.expectations import KEPT
@@ -15,7 +15,7 @@ from lakehouse.resources import LandingZone, SparkResource
 
 LAYER = "silver"
 
-_ISO_TS = "'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})$'"
+_ISO_TS = f"'{ISO_TIMESTAMP}'"
 _TS_PARSES = f"(sale_ts RLIKE {_ISO_TS} AND try_cast(sale_ts AS TIMESTAMP) IS NOT NULL)"
 
 SALES_EXPECTATIONS = ExpectationSet(
