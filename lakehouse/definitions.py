@@ -7,7 +7,7 @@ import dagster as dg
 from lakehouse.assets import build_assets
 from lakehouse.assets import keys
 from lakehouse.checks import build_checks
-from lakehouse.checks.definitions import build_dimension_checks, build_freshness_checks
+from lakehouse.checks.definitions import build_dimension_checks
 from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
@@ -60,12 +60,11 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     partitions = daily_partitions(settings.start_date)
     spark = SparkResource(master=settings.spark_master, jars_dir=str(settings.jars_dir), conf=dict(settings.spark_conf))
     warehouse = Warehouse(spark=spark, root=str(settings.warehouse))
-    freshness_checks = build_freshness_checks()
     jobs = build_jobs()
     job = {j.name: j for j in jobs}
     return dg.Definitions(
         assets=build_assets(partitions),
-        asset_checks=[*build_checks(partitions), *build_dimension_checks(), *freshness_checks],
+        asset_checks=[*build_checks(partitions), *build_dimension_checks()],
         jobs=jobs,
         sensors=[
             dg.AutomationConditionSensorDefinition(
@@ -73,9 +72,6 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
                 target=dg.AssetSelection.all(),
                 default_status=dg.DefaultSensorStatus.RUNNING,
                 description="Materializes silver and gold partitions whose upstream partitions are new or updated.",
-            ),
-            dg.build_sensor_for_freshness_checks(
-                freshness_checks=freshness_checks, default_status=dg.DefaultSensorStatus.RUNNING
             ),
             alert_on_run_failure,
             alert_on_failed_error_checks,

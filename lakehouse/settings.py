@@ -4,6 +4,11 @@ Only :mod:`lakehouse.definitions` calls :meth:`LakehouseSettings.from_env`; ever
 receives the settings (or a resource built from them) as an argument, so tests can point a
 whole lakehouse at a ``tmp_path`` without touching the environment.
 
+The first daily partition is ``LAKEHOUSE_START_DATE`` when set; otherwise it follows the data:
+the earliest ``sales/<YYYY-MM-DD>`` folder of the landing zone (so the sample set up by
+``make dev``, 7 days ending yesterday, shows 7 partitions, not every day since 2025), or
+yesterday when nothing has landed yet.
+
 Example::
 
     settings = LakehouseSettings.from_env()          # honours LAKEHOUSE_* variables
@@ -14,9 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,11 +52,12 @@ class LakehouseSettings:
         """
         env = os.environ if env is None else env
         data = PROJECT_ROOT / "data"
+        landing = _path(env.get("LAKEHOUSE_LANDING"), data / "landing")
         settings = cls(
-            landing=_path(env.get("LAKEHOUSE_LANDING"), data / "landing"),
+            landing=landing,
             warehouse=_path(env.get("LAKEHOUSE_WAREHOUSE"), data / "warehouse"),
             checkpoints=_path(env.get("LAKEHOUSE_CHECKPOINTS"), data / "checkpoints"),
-            start_date=env.get("LAKEHOUSE_START_DATE", DEFAULT_START_DATE),
+            start_date=env.get("LAKEHOUSE_START_DATE") or first_landed_day(landing),
             spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
             jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
             spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
@@ -70,6 +77,31 @@ class LakehouseSettings:
         """Settings with landing, warehouse and checkpoints under one folder (tests, demos)."""
         paths = {"landing": root / "landing", "warehouse": root / "warehouse", "checkpoints": root / "checkpoints"}
         return cls(**{**paths, **overrides})
+
+
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def first_landed_day(landing: Path, today: date | None = None) -> str:
+    """The earliest ``sales/<YYYY-MM-DD>`` folder up to yesterday (UTC), else yesterday.
+
+    Example::
+
+        first_landed_day(Path("data/landing"))   # '2026-11-27' for the sample set up on 2026-12-04
+    """
+    yesterday = (today or datetime.now(timezone.utc).date()) - timedelta(days=1)
+    days = []
+    try:
+        with os.scandir(landing / "sales") as entries:
+            for entry in entries:
+                if entry.is_dir() and _DAY.match(entry.name):
+                    try:
+                        days.append(date.fromisoformat(entry.name))
+                    except ValueError:
+                        continue
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    return min([d for d in days if d <= yesterday], default=yesterday).isoformat()
 
 
 def _spark_conf(value: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the lakehouse needs, idempotently: Java check, .venv with the pinned
 # dependencies (requirements.lock), the Delta JARs in .cache/jars, a sample landing zone in
-# data/landing (only if there is none) and DAGSTER_HOME in data/dagster_home.
+# data/landing (only if there is none; its days end yesterday) and DAGSTER_HOME in data/dagster_home.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,9 +49,9 @@ say "Delta JARs ready in .cache/jars"
 
 # --- sample landing zone and Dagster home --------------------------------------------
 if [ ! -d data/landing/sales ]; then
-  say "generating a sample landing zone in data/landing"
-  .venv/bin/lakehouse-generate --out data/landing --quiet
+  say "generating a sample landing zone in data/landing (7 days ending yesterday, UTC)"
+  .venv/bin/lakehouse-generate --out data/landing --sample --quiet
 fi
-mkdir -p data/dagster_home
-[ -f data/dagster_home/dagster.yaml ] || cp config/dagster.yaml data/dagster_home/dagster.yaml
+# A new home gets config/dagster.yaml, and automation shown as on (see lakehouse/home.py).
+[ -f data/dagster_home/dagster.yaml ] || .venv/bin/python -m lakehouse.home data/dagster_home
 say "ready"

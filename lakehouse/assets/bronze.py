@@ -91,6 +91,8 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     )
     def customers_cdc(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone, warehouse: Warehouse):
         """Reads only change-feed files not ingested yet; a re-delivered event is stored once."""
+        tables = (BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES)
+        before = {key: warehouse.version(key) for key in tables}
         report = ingest_new_files(
             spark.get_session(), landing.cdc_files(), CDC_SCHEMA, keys=CDC_EVENT_KEY,
             table=str(warehouse.path(BRONZE_CUSTOMERS_CDC)), rejects=str(warehouse.path(BRONZE_CUSTOMERS_CDC_REJECTS)),
@@ -98,7 +100,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         )
         context.log.info(f"customers_cdc: {report}")
         for key, extra in ((BRONZE_CUSTOMERS_CDC, report.metadata()), (BRONZE_CUSTOMERS_CDC_REJECTS, {}), (BRONZE_CUSTOMERS_CDC_FILES, {})):
-            yield dg.MaterializeResult(asset_key=key, metadata={**extra, **warehouse.table_metadata(key)})
+            yield dg.MaterializeResult(asset_key=key, metadata={**extra, **warehouse.table_metadata(key, before[key])})
 
     @dg.multi_asset(
         name="bronze_clickstream",
@@ -111,15 +113,16 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     )
     def clickstream(spark: SparkResource, landing: LandingZone, warehouse: Warehouse, streams: Streams):
         """Structured Streaming, availableNow: each run takes exactly the files landed since the last one (checkpointed)."""
+        before = {key: warehouse.version(key) for key in (BRONZE_CLICKSTREAM, BRONZE_CLICKSTREAM_REJECTS)}
         report = run_bronze_clickstream(
             spark.get_session(), landing.clickstream_folder(), str(warehouse.path(BRONZE_CLICKSTREAM)),
             str(warehouse.path(BRONZE_CLICKSTREAM_REJECTS)), streams.checkpoint(BRONZE_CLICKSTREAM),
             max_files_per_trigger=streams.max_files_per_trigger,
         )
         yield dg.MaterializeResult(asset_key=BRONZE_CLICKSTREAM,
-                                   metadata={**stream_metadata(report), **warehouse.table_metadata(BRONZE_CLICKSTREAM)})
+                                   metadata={**stream_metadata(report), **warehouse.table_metadata(BRONZE_CLICKSTREAM, before[BRONZE_CLICKSTREAM])})
         yield dg.MaterializeResult(asset_key=BRONZE_CLICKSTREAM_REJECTS,
-                                   metadata={"rejects_read": report.rejects, **warehouse.table_metadata(BRONZE_CLICKSTREAM_REJECTS)})
+                                   metadata={"rejects_read": report.rejects, **warehouse.table_metadata(BRONZE_CLICKSTREAM_REJECTS, before[BRONZE_CLICKSTREAM_REJECTS])})
 
     return [sales, customers_cdc, clickstream]
 

@@ -65,8 +65,10 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
             F.sum("quantity").alias("units"),
         )
         checked = DAILY_SALES_EXPECTATIONS.evaluate(daily).persist()
-        outcome = DAILY_SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys))
+        outcome = DAILY_SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys), by="sale_date")
         context.add_output_metadata({"dagster/column_lineage": DAILY_SALES_LINEAGE, **outcome.metadata()})
+        for day, day_outcome in outcome.by_partition.items():
+            context.add_asset_metadata(day_outcome.metadata(), partition_key=day)
         return DAILY_SALES_EXPECTATIONS.split(checked)[0]
 
     @dg.asset(
@@ -100,11 +102,12 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(key=GOLD_HOURLY_EVENTS, deps=[BRONZE_CLICKSTREAM], group_name=LAYER, kinds={"spark", "delta", "streaming"})
     def hourly_events(spark: SparkResource, warehouse: Warehouse, streams: Streams) -> dg.MaterializeResult:
         """Click events per hour and event_type (event time, watermark); events later than the watermark are counted as dropped."""
+        before = warehouse.version(GOLD_HOURLY_EVENTS)
         report = run_hourly_events(
             spark.get_session(), str(warehouse.path(BRONZE_CLICKSTREAM)), str(warehouse.path(GOLD_HOURLY_EVENTS)),
             streams.checkpoint(GOLD_HOURLY_EVENTS), watermark=streams.watermark,
         )
-        return dg.MaterializeResult(metadata={**stream_metadata(report), **warehouse.table_metadata(GOLD_HOURLY_EVENTS)})
+        return dg.MaterializeResult(metadata={**stream_metadata(report), **warehouse.table_metadata(GOLD_HOURLY_EVENTS, before)})
 
     return [daily_sales, revenue_by_city, hourly_events]
 

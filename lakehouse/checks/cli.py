@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = [r for r in rows if r["status"] == "FAILED" and r["severity"] == "ERROR"]
     if not run_ok:
         print("the run failed (see the Dagster log above)")
-    print(f"{len(rows)} check evaluations: {sum(r['status'] == 'PASSED' for r in rows)} passed, "
+    print(f"{len(rows)} checks: {sum(r['status'] == 'PASSED' for r in rows)} passed, "
           f"{len(errors)} ERROR failed, {sum(r['status'] == 'FAILED' and r['severity'] == 'WARN' for r in rows)} WARN failed")
     return 1 if errors or not run_ok else 0
 
@@ -67,27 +67,40 @@ def run_all_checks(settings: LakehouseSettings, first: str, last: str) -> tuple[
         defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, raise_on_error=False)
         for job, tags in (("reference_data", None), ("customer_dimension", None), ("sales_pipeline", days), ("customer_revenue", days))
     ]
+    evaluations = [
+        event.event_specific_data
+        for result in results for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    return summarize(evaluations), all(result.success for result in results)
+
+
+def summarize(evaluations) -> list[dict]:
+    """One row per check: its partitions' results folded together (a check fails if any partition fails)."""
+    by_check: dict[str, list] = {}
+    for evaluation in evaluations:
+        by_check.setdefault(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}", []).append(evaluation)
     rows = []
-    for result in results:
-        for event in result.all_events:
-            if event.event_type_value == "ASSET_CHECK_EVALUATION":
-                evaluation = event.event_specific_data
-                rows.append({
-                    "check": f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
-                    "partitions": evaluation.partition or f"{first}..{last}",
-                    "severity": evaluation.severity.value,
-                    "status": "PASSED" if evaluation.passed else "FAILED",
-                    "detail": (evaluation.description or "").replace("\n", " ")[:110],
-                })
-    return rows, all(result.success for result in results)
+    for check, results in by_check.items():
+        failed = [e for e in results if not e.passed]
+        worst = next((e for e in failed if e.severity == dg.AssetCheckSeverity.ERROR), failed[0] if failed else results[0])
+        partitions = [e.partition for e in results if e.partition]
+        rows.append({
+            "check": check,
+            "partitions": f"{len(results) - len(failed)}/{len(results)} passed" if partitions else "",
+            "severity": worst.severity.value,
+            "status": "FAILED" if failed else "PASSED",
+            "detail": ((f"[{worst.partition}] " if failed and worst.partition else "")
+                       + (worst.description or "")).replace("\n", " ")[:110],
+        })
+    return rows
 
 
 def print_table(rows: list[dict]) -> None:
     width = max([len(r["check"]) for r in rows] + [5])
-    print(f"\n{'check':<{width}}  {'status':<6}  {'severity':<8}  detail")
-    print(f"{'-' * width}  {'-' * 6}  {'-' * 8}  {'-' * 40}")
+    print(f"\n{'check':<{width}}  {'status':<6}  {'severity':<8}  {'partitions':<12}  detail")
+    print(f"{'-' * width}  {'-' * 6}  {'-' * 8}  {'-' * 12}  {'-' * 40}")
     for r in sorted(rows, key=lambda r: r["check"]):
-        print(f"{r['check']:<{width}}  {r['status']:<6}  {r['severity']:<8}  {r['detail']}")
+        print(f"{r['check']:<{width}}  {r['status']:<6}  {r['severity']:<8}  {r['partitions']:<12}  {r['detail']}")
     print()
 
 

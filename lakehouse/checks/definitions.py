@@ -1,9 +1,11 @@
 """The Dagster asset checks, partitioned like their assets, gathering inputs for :mod:`evaluations`.
 
-Blocking checks (a failure stops downstream assets in the same run): both nothing-lost
-equations and the uniqueness of ``silver/sales.sale_id``. In a single-run backfill a check
-evaluates the whole range at once (one result, naming the failing days), so one bad day holds
-back gold for the range; re-run the other days on their own if they must not wait.
+Daily checks report one result per day, also when one run covers a range (see
+:mod:`lakehouse.checks.partitioned`): each partition shows its own Passed / Failed (with severity)
+in the UI. Blocking checks (a failure stops downstream assets in the same run): both
+nothing-lost equations and the uniqueness of ``silver/sales.sale_id``. In a single-run backfill,
+one failing day holds back gold for the whole range; re-run the other days on their own if they
+must not wait.
 """
 
 from datetime import date, timedelta
@@ -27,17 +29,17 @@ from lakehouse.assets.keys import (
 from lakehouse.assets.silver.dimensions import CUSTOMER_SCD2, applicable_events
 from lakehouse.checks import evaluations as ev
 from lakehouse.checks import scd_evaluations as scd
+from lakehouse.checks.partitioned import partitioned_check
 from lakehouse.ingest import read_json_lines
-from lakehouse.quality.schemas import GoldDailySales, SilverSales, SilverSalesQuarantine, validate
+from lakehouse.quality.schemas import GoldDailySales, SilverSales, SilverSalesQuarantine, validate_by_day
 from lakehouse.resources import LandingZone, Warehouse
 
-DAILY_DEADLINE = "0 6 * * *"  # the previous day's partition must exist by 06:00 UTC
 REQUIRED_SALES_FIELDS = ("sale_id", "customer_id", "product_id", "store_id", "quantity", "amount", "sale_ts")
 
 
 def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
-    def check(asset: dg.AssetKey, description: str, blocking: bool = False, **kwargs):
-        return dg.asset_check(asset=asset, description=description, blocking=blocking, partitions_def=partitions, **kwargs)
+    def check(asset: dg.AssetKey, description: str, blocking: bool = False, additional_deps=()):
+        return partitioned_check(asset, description, partitions, blocking=blocking, additional_deps=additional_deps)
 
     @check(BRONZE_SALES, "Nothing lost: non-blank landed lines = bronze/sales + bronze/sales_rejects, per day.", blocking=True)
     def bronze_sales_nothing_lost(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, landing: LandingZone):
@@ -49,7 +51,8 @@ def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefi
 
     @check(BRONZE_SALES, "Schema drift: new fields (WARN), disappeared or re-typed fields (ERROR) in what landed.")
     def bronze_sales_schema_drift(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return ev.schema_drift(warehouse.read(BRONZE_SALES, context.partition_keys, partitions), SALES_SCHEMA, REQUIRED_SALES_FIELDS)
+        days = context.partition_keys
+        return ev.schema_drift(warehouse.read(BRONZE_SALES, days, partitions), SALES_SCHEMA, REQUIRED_SALES_FIELDS, days)
 
     @check(BRONZE_SALES, "Row count within half to double the median of the previous 7 days (WARN).")
     def bronze_sales_row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
@@ -66,14 +69,15 @@ def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefi
 
     @check(SILVER_SALES, "sale_id is unique in silver/sales.", blocking=True)
     def silver_sales_sale_id_unique(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        # Copies of a sale always land in the same day, so uniqueness is checked over the run's days.
-        return ev.duplicate_keys(warehouse.read(SILVER_SALES, context.partition_keys, partitions), ["sale_id"])
+        # Copies of a sale always land in the same day, so uniqueness is checked within each day.
+        days = context.partition_keys
+        return ev.duplicate_keys_by_day(warehouse.read(SILVER_SALES, days, partitions), ["sale_id"], days)
 
     @check(SILVER_SALES, "Every store_id exists in silver/stores (WARN with the orphan count).", additional_deps=[SILVER_STORES])
     def silver_sales_store_exists(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
         stores = warehouse.read(SILVER_STORES) if warehouse.exists(SILVER_STORES) else None
-        sales = warehouse.read(SILVER_SALES, context.partition_keys, partitions)
-        return ev.orphans(sales, "store_id", stores, "store_id", "silver/stores")
+        days = context.partition_keys
+        return ev.orphans(warehouse.read(SILVER_SALES, days, partitions), "store_id", stores, "store_id", "silver/stores", days)
 
     @check(SILVER_SALES, "Row count within half to double the median of the previous 7 days (WARN).")
     def silver_sales_row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
@@ -81,15 +85,18 @@ def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefi
 
     @check(SILVER_SALES, "silver/sales matches its pandera schema (types, nullability, ranges, unique sale_id).")
     def silver_sales_schema(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return validate(SilverSales, warehouse.read(SILVER_SALES, context.partition_keys, partitions))
+        days = context.partition_keys
+        return validate_by_day(SilverSales, warehouse.read(SILVER_SALES, days, partitions), days)
 
     @check(SILVER_SALES_QUARANTINE, "silver/sales_quarantine matches its pandera schema.")
     def silver_sales_quarantine_schema(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return validate(SilverSalesQuarantine, warehouse.read(SILVER_SALES_QUARANTINE, context.partition_keys, partitions))
+        days = context.partition_keys
+        return validate_by_day(SilverSalesQuarantine, warehouse.read(SILVER_SALES_QUARANTINE, days, partitions), days)
 
     @check(GOLD_DAILY_SALES, "gold/daily_sales matches its pandera schema (one row per day and store).")
     def gold_daily_sales_schema(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return validate(GoldDailySales, warehouse.read(GOLD_DAILY_SALES, context.partition_keys, partitions))
+        days = context.partition_keys
+        return validate_by_day(GoldDailySales, warehouse.read(GOLD_DAILY_SALES, days, partitions), days)
 
     return [
         bronze_sales_nothing_lost, bronze_sales_schema_drift, bronze_sales_row_count,
@@ -142,16 +149,7 @@ def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
             dim_customer_valid_intervals, dim_customer_follows_events, dim_product_product_id_unique]
 
 
-def build_freshness_checks() -> list[dg.AssetChecksDefinition]:
-    """The latest daily partition of silver and gold must exist by 06:00 UTC (WARN)."""
-    return list(
-        dg.build_time_partition_freshness_checks(
-            assets=[SILVER_SALES, GOLD_DAILY_SALES], deadline_cron=DAILY_DEADLINE, severity=dg.AssetCheckSeverity.WARN
-        )
-    )
-
-
-def _row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, key: dg.AssetKey, partitions) -> dg.AssetCheckResult:
+def _row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, key: dg.AssetKey, partitions) -> dict[str, dg.AssetCheckResult]:
     days = context.partition_keys
     first = date.fromisoformat(min(days))
     history = [str(first - timedelta(days=i)) for i in range(7, 0, -1)]

@@ -1,13 +1,16 @@
 """The logic of the lakehouse's asset checks, as plain functions of counts and DataFrames.
 
-Each returns an :class:`~dagster.AssetCheckResult`; the Dagster checks in
+The checks of daily tables return ``{day: AssetCheckResult}`` for the days asked about (one
+result per partition, also when a single run covers a range; see :mod:`lakehouse.checks.partitioned`),
+computing what they need for all days in one Spark job. The Dagster checks in
 :mod:`lakehouse.checks.definitions` only gather their inputs. Keeping the logic here lets the
 tests show each check failing and passing on small, real data.
 
 Example::
 
-    reconcile({"2025-01-01": 100}, {"2025-01-01": 98}, {"2025-01-01": 2}, "landed lines", "bronze + rejects")
-    # AssetCheckResult(passed=True, ...)
+    reconcile({"2025-01-01": 100}, {"2025-01-01": 98}, {"2025-01-01": 2}, days=["2025-01-01"],
+              equation="landed lines = bronze + rejects")
+    # {"2025-01-01": AssetCheckResult(passed=True, ...)}
 """
 
 from __future__ import annotations
@@ -43,32 +46,23 @@ def landed_lines(files_by_day: Mapping[str, Iterable[str]]) -> dict[str, int]:
 
 
 def reconcile(
-    expected: Mapping[str, int], *parts: Mapping[str, int], days: Sequence[str] | None = None, equation: str
-) -> dg.AssetCheckResult:
-    """Per day, ``expected`` must equal the sum of ``parts``; ERROR naming every day that does not."""
-    days = sorted(days or expected)
-    rows = []
+    expected: Mapping[str, int], *parts: Mapping[str, int], days: Sequence[str], equation: str
+) -> dict[str, dg.AssetCheckResult]:
+    """Per day of ``days``, ``expected`` must equal the sum of ``parts``; ERROR on a day where it does not."""
+    results = {}
     for day in days:
         want, got = expected.get(day, 0), sum(part.get(day, 0) for part in parts)
-        rows.append((day, want, got))
-    broken = [(day, want, got) for day, want, got in rows if want != got]
-    return dg.AssetCheckResult(
-        passed=not broken,
-        severity=ERROR,
-        description=(
-            f"nothing lost: {equation} holds for {len(days)} day(s)" if not broken else
-            f"{equation} broken on {', '.join(d for d, _, _ in broken)}: rows were lost or duplicated between layers. "
-            "Re-materialize those days; if it persists, compare the tables' Delta history."
-        ),
-        metadata={
-            "equation": equation,
-            "days_checked": len(days),
-            "days_broken": len(broken),
-            "counts": dg.MetadataValue.md(
-                "| day | expected | actual |\n|---|---|---|\n" + "\n".join(f"| {d} | {w} | {g} |" for d, w, g in rows)
+        results[day] = dg.AssetCheckResult(
+            passed=want == got,
+            severity=ERROR,
+            description=(
+                f"nothing lost on {day}: {equation} ({want} = {got})" if want == got else
+                f"{equation} broken on {day}: expected {want}, found {got}; rows were lost or duplicated between "
+                "layers. Re-materialize the day; if it persists, compare the tables' Delta history."
             ),
-        },
-    )
+            metadata={"equation": equation, "expected": want, "actual": got, "difference": got - want},
+        )
+    return results
 
 
 def distinct_sales_by_day(bronze: DataFrame) -> dict[str, int]:
@@ -91,71 +85,119 @@ def duplicate_keys(frame: DataFrame, keys: Sequence[str]) -> dg.AssetCheckResult
     )
 
 
-def orphans(frame: DataFrame, key: str, reference: DataFrame | None, reference_key: str, reference_name: str) -> dg.AssetCheckResult:
-    """WARN with the count of rows whose ``key`` has no match in ``reference``."""
+def duplicate_keys_by_day(frame: DataFrame, keys: Sequence[str], days: Sequence[str], column: str = "sale_date") -> dict[str, dg.AssetCheckResult]:
+    """:func:`duplicate_keys` for each day of ``days`` (copies of a key are looked for within its day)."""
+    duplicated = frame.groupBy(F.col(column).cast("string").alias("_day"), *keys).count().where("count > 1").collect()
+    found: dict[str, list[dict]] = {}
+    for row in duplicated:
+        found.setdefault(row["_day"], []).append({k: row[k] for k in (*keys, "count")})
+    results = {}
+    for day in days:
+        sample = found.get(day, [])[:5]
+        count = len(found.get(day, []))
+        results[day] = dg.AssetCheckResult(
+            passed=count == 0,
+            severity=ERROR,
+            description=None if count == 0 else f"{count} duplicated {'+'.join(keys)} value(s) on {day}, e.g. {sample}",
+            metadata={"duplicated_keys": count, "sample": dg.MetadataValue.json(sample)},
+        )
+    return results
+
+
+def orphans(
+    frame: DataFrame, key: str, reference: DataFrame | None, reference_key: str, reference_name: str,
+    days: Sequence[str], column: str = "sale_date",
+) -> dict[str, dg.AssetCheckResult]:
+    """Per day, WARN with the count of rows whose ``key`` has no match in ``reference``."""
     if reference is None:
-        return dg.AssetCheckResult(
+        missing_reference = dg.AssetCheckResult(
             passed=False, severity=WARN,
             description=f"reference table {reference_name} is not materialized yet: materialize it to check {key}",
             metadata={"orphan_rows": -1},
         )
+        return dict.fromkeys(days, missing_reference)
     missing = frame.join(reference.select(F.col(reference_key).alias(key)).distinct(), key, "left_anti")
-    rows = missing.count()
-    values = sorted(r[key] for r in missing.select(key).distinct().limit(10).collect() if r[key] is not None)
-    return dg.AssetCheckResult(
-        passed=rows == 0,
-        severity=WARN,
-        description=None if rows == 0 else f"{rows} row(s) reference a {key} missing from {reference_name}, e.g. {values}",
-        metadata={"orphan_rows": rows, "orphan_values_sample": dg.MetadataValue.json(values)},
-    )
+    found = missing.groupBy(F.col(column).cast("string").alias("_day")).agg(
+        F.count(F.lit(1)).alias("rows"), F.slice(F.sort_array(F.collect_set(key)), 1, 10).alias("sample")
+    ).collect()
+    by_day = {r["_day"]: (r["rows"], [v for v in r["sample"] if v is not None]) for r in found}
+    results = {}
+    for day in days:
+        rows, values = by_day.get(day, (0, []))
+        results[day] = dg.AssetCheckResult(
+            passed=rows == 0,
+            severity=WARN,
+            description=None if rows == 0 else f"{rows} row(s) on {day} reference a {key} missing from {reference_name}, e.g. {values}",
+            metadata={"orphan_rows": rows, "orphan_values_sample": dg.MetadataValue.json(values)},
+        )
+    return results
 
 
-def row_count_anomalies(counts: Mapping[str, int], days: Sequence[str], history: int = 7) -> dg.AssetCheckResult:
-    """WARN when a day has < half or > double the median of its previous ``history`` days that have rows."""
-    anomalies, checked = [], []
-    for day in sorted(days):
+def row_count_anomalies(counts: Mapping[str, int], days: Sequence[str], history: int = 7) -> dict[str, dg.AssetCheckResult]:
+    """Per day, WARN when it has < half or > double the median of its previous ``history`` days that have rows."""
+    results = {}
+    for day in days:
         start = date.fromisoformat(day)
         previous = [counts[d] for d in (str(start - timedelta(days=i)) for i in range(1, history + 1)) if counts.get(d)]
+        rows = counts.get(day, 0)
         if len(previous) < 3:
+            results[day] = dg.AssetCheckResult(
+                passed=True, severity=WARN,
+                description=f"{rows} rows on {day}; fewer than 3 of the previous {history} days have rows, nothing to compare",
+                metadata={"rows": rows, "days_of_history": len(previous)},
+            )
             continue
         median = statistics.median(previous)
-        rows = counts.get(day, 0)
-        checked.append(day)
-        if rows < median / 2 or rows > median * 2:
-            anomalies.append({"day": day, "rows": rows, "median_previous": median})
-    return dg.AssetCheckResult(
-        passed=not anomalies,
-        severity=WARN,
-        description=(
-            f"{len(checked)} day(s) within [median/2, 2×median] of their previous {history} days"
-            + ("" if len(checked) == len(days) else f"; {len(days) - len(checked)} day(s) lack 3 days of history")
-            if not anomalies else
-            "row count out of range on " + ", ".join(f"{a['day']} ({a['rows']} vs median {a['median_previous']})" for a in anomalies)
-        ),
-        metadata={"days_checked": len(checked), "anomalies": dg.MetadataValue.json(anomalies)},
-    )
+        within = median / 2 <= rows <= median * 2
+        results[day] = dg.AssetCheckResult(
+            passed=within,
+            severity=WARN,
+            description=(
+                f"{rows} rows on {day}, within [median/2, 2×median] of the previous {history} days (median {median})"
+                if within else
+                f"row count out of range on {day}: {rows} vs median {median} of the previous {history} days"
+            ),
+            metadata={"rows": rows, "median_previous": float(median), "days_of_history": len(previous)},
+        )
+    return results
 
 
-def schema_drift(bronze: DataFrame, schema: T.StructType, required: Iterable[str], type_change_share: float = 0.5) -> dg.AssetCheckResult:
-    """Compare what landed with the source schema.
+def schema_drift(
+    bronze: DataFrame, schema: T.StructType, required: Iterable[str], days: Sequence[str],
+    column: str = "sale_date", type_change_share: float = 0.5,
+) -> dict[str, dg.AssetCheckResult]:
+    """Compare what landed on each day with the source schema.
 
     * a field the schema does not know appeared → WARN naming it (bronze keeps it in ``_rescued_data``);
-    * a required field is missing from every row → ERROR (it disappeared);
+    * a required field is missing from every row of the day → ERROR (it disappeared);
     * a field's values were mostly (> ``type_change_share``) of another type → ERROR (its type changed).
     """
     known = [f.name for f in schema.fields]
-    rescued = bronze.select(F.explode(F.map_keys(F.from_json("_rescued_data", T.MapType(T.StringType(), T.StringType())))).alias("field"))
-    rescued_counts = {r["field"]: r["count"] for r in rescued.groupBy("field").count().collect()}
-    totals = bronze.agg(F.count(F.lit(1)).alias("rows"), *[F.count(F.col(f)).alias(f) for f in known]).collect()[0]
-    rows = totals["rows"]
+    day = F.col(column).cast("string").alias("_day")
+    fields = F.explode(F.map_keys(F.from_json("_rescued_data", T.MapType(T.StringType(), T.StringType())))).alias("field")
+    rescued: dict[str, dict[str, int]] = {}
+    for r in bronze.select(day, fields).groupBy("_day", "field").count().collect():
+        rescued.setdefault(r["_day"], {})[r["field"]] = r["count"]
+    totals = {r["_day"]: r for r in bronze.groupBy(day).agg(
+        F.count(F.lit(1)).alias("_rows"), *[F.count(F.col(f)).alias(f) for f in known]).collect()}
+    return {
+        d: _drift(totals.get(d), rescued.get(d, {}), schema, list(required), type_change_share) for d in days
+    }
+
+
+def _drift(totals, rescued_counts: Mapping[str, int], schema: T.StructType, required: list[str],
+           type_change_share: float) -> dg.AssetCheckResult:
+    known = [f.name for f in schema.fields]
+    rows = totals["_rows"] if totals else 0
+    present = {f: (totals[f] if totals else 0) for f in known}
     new_fields = {f: n for f, n in rescued_counts.items() if f not in known}
-    disappeared = [f for f in required if rows and totals[f] == 0 and rescued_counts.get(f, 0) == 0]
+    disappeared = [f for f in required if rows and present[f] == 0 and rescued_counts.get(f, 0) == 0]
     retyped = {
         f: rescued_counts[f] for f in known
-        if rescued_counts.get(f) and rescued_counts[f] / (rescued_counts[f] + totals[f]) > type_change_share
+        if rescued_counts.get(f) and rescued_counts[f] / (rescued_counts[f] + present[f]) > type_change_share
     }
     errors = [f"field '{f}' disappeared (absent in all {rows} rows)" for f in disappeared]
-    errors += [f"field '{f}' changed type ({n} of {n + totals[f]} values no longer read as {schema[f].dataType.simpleString()})"
+    errors += [f"field '{f}' changed type ({n} of {n + present[f]} values no longer read as {schema[f].dataType.simpleString()})"
                for f, n in retyped.items()]
     warnings = [f"new field '{f}' appeared in {n} row(s); bronze keeps it in _rescued_data" for f, n in sorted(new_fields.items())]
     return dg.AssetCheckResult(

@@ -1,9 +1,15 @@
 """Command line of the generator (``lakehouse-generate`` / ``python -m lakehouse.generator``).
 
+Dates are fixed by default (``--start 2025-01-01``), so a given seed always gives the same
+files. ``--days-back N`` is the relative mode: N days ending yesterday (UTC), as a lakehouse
+running today would have received them. ``--sample`` is the sample that ``make dev`` sets up:
+7 days ending yesterday, with the default faults.
+
 Example::
 
     lakehouse-generate --out data/landing --days 30 --rows-per-day 66667 --force
     lakehouse-generate --out /tmp/clean --no-faults --quiet
+    lakehouse-generate --out data/landing --days-back 14 --force      # 14 days up to yesterday
 """
 
 from __future__ import annotations
@@ -12,12 +18,26 @@ import argparse
 import sys
 import time
 from dataclasses import fields
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from lakehouse.generator.faults import FaultRates
 from lakehouse.generator.landing import generate_landing_zone
 from lakehouse.generator.manifest import MANIFEST_NAME, Manifest
+
+
+SAMPLE_DAYS = 7
+
+
+def days_ending_yesterday(days: int, today: date | None = None) -> date:
+    """The first of ``days`` days that end yesterday (UTC): the relative mode's start date.
+
+    Example::
+
+        days_ending_yesterday(7, today=date(2026, 12, 4))   # date(2026, 11, 27): 11-27 … 12-03
+    """
+    today = today or datetime.now(timezone.utc).date()
+    return today - timedelta(days=days)
 
 
 def _rate(text: str) -> float:
@@ -44,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", type=Path, default=Path("data/landing"), help="landing folder (default: %(default)s)")
     add("--start", type=date.fromisoformat, default=date(2025, 1, 1), help="first sales day (default: 2025-01-01)")
     add("--days", type=_count, default=7, help="sales days (default: %(default)s)")
+    add("--days-back", type=_count, metavar="N",
+        help="relative dates: N days ending yesterday (UTC); replaces --start and --days")
+    add("--sample", action="store_true",
+        help=f"the sample `make dev` sets up: --days-back {SAMPLE_DAYS} with default faults and sizes")
     add("--rows-per-day", type=_count, default=2000,
         help="sales records per day, before re-sent copies (default: %(default)s)")
     add("--seed", type=int, default=42, help="random seed (default: %(default)s)")
@@ -92,7 +116,17 @@ def main(argv: list[str] | None = None) -> int:
 
         main(["--out", "/tmp/landing", "--days", "2", "--rows-per-day", "100", "--quiet"])
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.sample:
+        args.days_back = args.days_back or SAMPLE_DAYS
+    if args.days_back is not None:
+        if args.days_back < 1:
+            parser.error("--days-back must be at least 1")
+        explicit = [flag for flag in ("--start", "--days") if any(a == flag or a.startswith(flag + "=") for a in (argv or sys.argv[1:]))]
+        if explicit:
+            parser.error(f"--days-back (or --sample) sets the dates; drop {' and '.join(explicit)}")
+        args.start, args.days = days_ending_yesterday(args.days_back), args.days_back
     began = time.perf_counter()
     try:
         rates = {f.name: getattr(args, f.name) for f in fields(FaultRates)}

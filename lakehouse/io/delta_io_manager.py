@@ -15,8 +15,9 @@ Reads
 Metadata on every materialization
     ``dagster/row_count``, ``dagster/column_schema``, ``dagster/table_name``, ``dagster/uri``,
     the Delta version written and the commit's operation metrics (files, bytes, rows). When a
-    run writes a partition range, ``dagster/row_count`` is the rows of the whole range and
-    ``rows_per_partition`` gives each partition's count.
+    run writes a partition range, each partition's materialization records that partition's own
+    ``dagster/row_count`` (so the UI shows and plots it per partition); ``rows_per_partition``
+    lists them all, and the commit's figures are the whole range's.
 
 Concurrent runs
     Two runs may write different partitions of one table at the same time (the instance runs
@@ -137,6 +138,12 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             metadata["replace_where"] = predicate
         if column and len(context.asset_partition_keys) > 1:
             written = self.warehouse.read(context.asset_key, context.asset_partition_keys, context.asset_partitions_def)
-            counts = written.groupBy(F.col(column).cast("string").alias("key")).count().collect()
-            metadata["rows_per_partition"] = dg.MetadataValue.json({r["key"]: r["count"] for r in sorted(counts)})
+            counts = {r["key"]: r["count"] for r in written.groupBy(F.col(column).cast("string").alias("key")).count().collect()}
+            metadata["rows_per_partition"] = dg.MetadataValue.json(dict(sorted(counts.items())))
+            # Each partition's materialization gets its own row count (the range's total stays on the run's output).
+            for key in context.asset_partition_keys:
+                context.step_context.add_asset_metadata(
+                    {"dagster/row_count": dg.MetadataValue.int(counts.get(key, 0))},
+                    asset_key=context.asset_key, partition_key=key,
+                )
         return metadata

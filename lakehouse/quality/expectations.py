@@ -67,12 +67,17 @@ class ExpectationFailure(dg.Failure):
 
 @dataclass(frozen=True)
 class Outcome:
-    """Counts of one evaluation: rows seen, and rows failing each rule."""
+    """Counts of one evaluation: rows seen, and rows failing each rule; per partition when asked for.
+
+    ``by_partition`` maps each partition value (e.g. a day) to that partition's own outcome, so
+    the counts can be recorded on each partition's materialization and plotted over partitions.
+    """
 
     table: str
     rows: int
     failed: Mapping[str, int]
     expectations: tuple[Expectation, ...] = field(default=())
+    by_partition: Mapping[str, Outcome] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, dg.MetadataValue]:
         """Materialization metadata: ``expectation/<rule>/passed|failed`` per rule plus a summary table."""
@@ -128,17 +133,41 @@ class ExpectationSet:
             if blocking else F.lit(True)
         )
 
-    def outcome(self, checked: DataFrame, partitions: str) -> Outcome:
-        """Count failures per rule in one pass; raise :class:`ExpectationFailure` if a ``fail`` rule broke."""
-        counts = checked.select(F.explode(FAILED).alias("rule")).groupBy("rule").count().collect()
-        rows = checked.count()
-        outcome = Outcome(self.table, rows, {r["rule"]: r["count"] for r in counts}, self.expectations)
+    def outcome(self, checked: DataFrame, partitions: str, by: str | None = None) -> Outcome:
+        """Count failures per rule (per value of the partition column ``by``, if given) in one pass.
+
+        Raises :class:`ExpectationFailure` if a ``fail`` rule broke; ``partitions`` names the run's
+        partitions in that message.
+        """
+        part = F.col(by).cast("string") if by else F.lit("")
+        exploded = checked.select(part.alias("_part"), F.explode_outer(FAILED).alias("rule"))
+        counts = exploded.groupBy("_part", "rule").count().collect()
+        rows: dict[str, int] = {}
+        failed: dict[str, dict[str, int]] = {}
+        for r in counts:  # a row breaking n rules shows up n times; explode_outer keeps a row breaking none once
+            if r["rule"] is None:
+                rows[r["_part"]] = rows.get(r["_part"], 0) + r["count"]
+            else:
+                failed.setdefault(r["_part"], {})[r["rule"]] = r["count"]
+        if failed:
+            row_counts = checked.groupBy(part.alias("_part")).count().collect()
+            rows = {r["_part"]: r["count"] for r in row_counts}
+        per = {
+            key: Outcome(self.table, rows.get(key, 0), failed.get(key, {}), self.expectations)
+            for key in sorted(set(rows) | set(failed))
+        }
+        totals: dict[str, int] = {}
+        for outcome in per.values():
+            for rule, n in outcome.failed.items():
+                totals[rule] = totals.get(rule, 0) + n
+        outcome = Outcome(self.table, sum(o.rows for o in per.values()), totals, self.expectations,
+                          by_partition=per if by else {})
         for rule in (e for e in self.expectations if e.action == Action.FAIL and outcome.failed.get(e.name)):
             sample = checked.where(F.array_contains(FAILED, rule.name)).drop(FAILED, KEPT).limit(SAMPLE_ROWS).collect()
             raise ExpectationFailure(
                 description=(
                     f"{self.table} partitions {partitions}: rule '{rule.name}' ({rule.condition}) failed on "
-                    f"{outcome.failed[rule.name]} of {rows} rows; nothing was written. Sample rows:\n"
+                    f"{outcome.failed[rule.name]} of {outcome.rows} rows; nothing was written. Sample rows:\n"
                     + "\n".join(str(row.asDict()) for row in sample)
                     + "\nFix the source data (or the rule) and materialize these partitions again."
                 ),

@@ -73,20 +73,34 @@ class Warehouse(dg.ConfigurableResource):
             values = [v.isoformat() for v in values]
         return frame.where(F.col(column).isin(list(values)))
 
-    def table_metadata(self, asset_key: dg.AssetKey) -> dict[str, object]:
-        """Materialization metadata of a table an asset wrote itself (MERGE, append).
+    def version(self, asset_key: dg.AssetKey) -> int | None:
+        """The table's latest Delta version, or None when there is no table yet.
+
+        Take it before an asset writes a table itself, and hand it to :meth:`table_metadata`.
+        """
+        if not self.exists(asset_key):
+            return None
+        return DeltaTable.forPath(self.spark.get_session(), str(self.path(asset_key))).history(1).collect()[0]["version"]
+
+    def table_metadata(self, asset_key: dg.AssetKey, since_version: int | None) -> dict[str, object]:
+        """Materialization metadata of a table an asset wrote itself (MERGE, append), since ``since_version``.
 
         ``dagster/row_count`` is the rows of the whole table (Delta answers the count from its
-        log), plus the schema, URI and the latest commit; see :func:`commit_metadata`.
+        log), plus the schema and URI. The commits after ``since_version`` are this write's: their
+        files and bytes are summed; when there is none, the metadata says the run changed nothing
+        (``delta_operation`` "none") instead of repeating an older commit's figures.
         """
         path = self.path(asset_key)
         spark = self.spark.get_session()
         frame = spark.read.format("delta").load(str(path))
-        commit = DeltaTable.forPath(spark, str(path)).history(1).collect()[0]
+        history = DeltaTable.forPath(spark, str(path)).history()
+        if since_version is not None:
+            history = history.where(F.col("version") > since_version)
+        commits = history.orderBy("version").collect()
         return {
             "dagster/row_count": dg.MetadataValue.int(frame.count()),
             **location_metadata(asset_key, path, frame.schema),
-            **commit_metadata(commit),
+            **(commits_metadata(commits) if commits else unchanged_metadata(since_version)),
         }
 
     def partition_column(self, asset_key: dg.AssetKey) -> str:
@@ -114,14 +128,32 @@ def location_metadata(asset_key: dg.AssetKey, path: Path, schema: T.StructType) 
 
 def commit_metadata(commit: Row) -> dict[str, object]:
     """The Delta version, operation and operation metrics (files, bytes) of one ``history()`` row."""
-    metrics = commit_metrics(commit)
+    return commits_metadata([commit])
+
+
+def commits_metadata(commits: Sequence[Row]) -> dict[str, object]:
+    """Version, operations and summed files/bytes of ``commits`` (``history()`` rows, oldest first)."""
+    metrics = [commit_metrics(c) for c in commits]
+    total = {name: sum(m.get(name, 0) for m in metrics) for name in {n for m in metrics for n in m}}
     return {
-        "delta_version": dg.MetadataValue.int(commit["version"]),
-        "delta_operation": commit["operation"],
-        "files_written": dg.MetadataValue.int(metrics.get("numFiles", metrics.get("numAddedFiles", 0))),
-        "bytes_written": dg.MetadataValue.int(metrics.get("numOutputBytes", metrics.get("numAddedBytes", 0))),
-        "files_removed": dg.MetadataValue.int(metrics.get("numRemovedFiles", 0)),
-        "operation_metrics": dg.MetadataValue.json(metrics),
+        "delta_version": dg.MetadataValue.int(commits[-1]["version"]),
+        "delta_operation": ", ".join(c["operation"] for c in commits),
+        "files_written": dg.MetadataValue.int(sum(m.get("numFiles", m.get("numAddedFiles", 0)) for m in metrics)),
+        "bytes_written": dg.MetadataValue.int(sum(m.get("numOutputBytes", m.get("numAddedBytes", 0)) for m in metrics)),
+        "files_removed": dg.MetadataValue.int(total.get("numRemovedFiles", 0)),
+        "operation_metrics": dg.MetadataValue.json(total),
+    }
+
+
+def unchanged_metadata(version: int | None) -> dict[str, object]:
+    """What a run that committed nothing records: the version it found, and zeros."""
+    return {
+        "delta_version": dg.MetadataValue.int(-1 if version is None else version),
+        "delta_operation": "none (nothing changed)",
+        "files_written": dg.MetadataValue.int(0),
+        "bytes_written": dg.MetadataValue.int(0),
+        "files_removed": dg.MetadataValue.int(0),
+        "operation_metrics": dg.MetadataValue.json({}),
     }
 
 

@@ -111,6 +111,11 @@ def test_rerun_without_new_files_changes_nothing_and_full_refresh_agrees(deliver
     bronze_version = DeltaTable.forPath(runner.spark, str(runner.path("bronze/customers_cdc"))).history(1).collect()[0]["version"]
     again = runner.run("customer_dimension")
     assert again.asset_materializations_for_node("bronze_customers_cdc")[0].metadata["files_read"].value == 0
+    # A run that wrote nothing says so, instead of repeating the figures of an older commit.
+    for node in ("bronze_customers_cdc", "silver__dim_customer"):
+        metadata = again.asset_materializations_for_node(node)[0].metadata
+        assert metadata["delta_operation"].value == "none (nothing changed)", node
+        assert metadata["files_written"].value == metadata["bytes_written"].value == 0, node
     assert DeltaTable.forPath(runner.spark, str(runner.path("bronze/customers_cdc"))).history(1).collect()[0]["version"] == bronze_version
     assert _rows(runner, DIM) == before
 

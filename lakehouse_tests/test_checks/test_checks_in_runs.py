@@ -1,14 +1,16 @@
 """Checks, expectations, freshness and automation inside real runs of the real definitions."""
 
-import datetime as dt
 import json
 
 import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.base import AssetRecordsFilter, PartitionKeyFilter
 from delta.tables import DeltaTable
 
 from lakehouse.assets.keys import BRONZE_SALES, BRONZE_SALES_REJECTS, GOLD_DAILY_SALES, SILVER_SALES
 from lakehouse.checks.cli import main as checks_main
-from lakehouse.checks.definitions import build_freshness_checks
+
+SUCCEEDED, FAILED = AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED
 
 DAY = "2025-01-02"
 SALE = {"sale_id": "S-1", "customer_id": 1, "product_id": 1, "store_id": 1, "quantity": 2, "amount": 5.0,
@@ -105,21 +107,51 @@ def test_automation_and_alert_sensors_are_declared_running(lakehouse):
         assert statuses[name] == dg.DefaultSensorStatus.RUNNING, name
 
 
-def test_freshness_check_fails_without_the_latest_partition_and_passes_with_it():
-    checks = build_freshness_checks()
-    job = dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(*checks))
-    defs = dg.Definitions(assets=[dg.AssetSpec(SILVER_SALES, partitions_def=dg.DailyPartitionsDefinition("2025-01-01")),
-                                  dg.AssetSpec(GOLD_DAILY_SALES, partitions_def=dg.DailyPartitionsDefinition("2025-01-01"))],
-                          asset_checks=checks, jobs=[job])
-    with dg.instance_for_test() as instance:
-        stale = _evaluations(defs.resolve_job_def("freshness").execute_in_process(instance=instance, raise_on_error=False))
-        assert stale and not any(e.passed for e in stale.values())
-        today = dt.datetime.now(dt.timezone.utc).date()
-        for key in (SILVER_SALES, GOLD_DAILY_SALES):
-            for back in (1, 2):
-                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=str(today - dt.timedelta(days=back))))
-        fresh = _evaluations(defs.resolve_job_def("freshness").execute_in_process(instance=instance, raise_on_error=False))
-        assert fresh and all(e.passed for e in fresh.values())
+def test_freshness_is_one_signal_the_policy_on_every_derived_daily_table(lakehouse):
+    graph = lakehouse.defs.resolve_asset_graph()
+    assert not [key for key in graph.asset_check_keys if "freshness" in key.name]  # no second, disagreeing signal
+    for key in (SILVER_SALES, GOLD_DAILY_SALES):
+        policy = graph.get(key).freshness_policy
+        assert policy is not None and policy.deadline_cron == "0 6 * * *", key
+
+
+def test_a_backfill_records_each_days_own_check_results_and_row_counts(lakehouse, write_sales_day):
+    days = ["2025-01-02", "2025-01-03", "2025-01-04"]
+    for n, day in enumerate(days, start=2):
+        lines = [_line(sale_id=f"S-{day}-{i}", sale_ts=f"{day}T08:00:00Z") for i in range(n)]
+        if day == days[1]:
+            lines.append(_line(sale_id=f"S-{day}-x", sale_ts=f"{day}T08:00:00Z", coupon="X"))  # drift on this day only
+        write_sales_day(day, lines)
+    assert lakehouse.materialize(days[0], days[-1]).success
+    storage = lakehouse.instance.event_log_storage
+    for n, day in enumerate(days, start=2):
+        by_day = PartitionKeyFilter(key=day)
+        for check in ("bronze_sales_nothing_lost", "bronze_sales_schema_drift"):
+            records = storage.get_asset_check_execution_history(dg.AssetCheckKey(BRONZE_SALES, check), limit=10,
+                                                                partition_filter=by_day)
+            assert len(records) == 1, (check, day)
+            drifted = check == "bronze_sales_schema_drift" and day == days[1]
+            assert records[0].status == (FAILED if drifted else SUCCEEDED), (check, day, records[0].status)
+            evaluation = records[0].event.dagster_event.event_specific_data
+            assert evaluation.partition == day and evaluation.target_materialization_data is not None
+            if drifted:
+                assert evaluation.severity == dg.AssetCheckSeverity.WARN and "'coupon'" in evaluation.description
+        expected_rows = n + (1 if day == days[1] else 0)
+        for key in (GOLD_DAILY_SALES, SILVER_SALES):
+            record = lakehouse.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records[0]
+            metadata = record.asset_materialization.metadata
+            rows = 1 if key == GOLD_DAILY_SALES else expected_rows  # one store a day in gold
+            assert metadata["dagster/row_count"].value == rows, (key, day)
+        silver = lakehouse.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=SILVER_SALES, asset_partitions=[day]), limit=1).records[0]
+        rescued = silver.asset_materialization.metadata["expectation/no_rescued_data/failed"].value
+        assert rescued == (1 if day == days[1] else 0), day
+    # Nothing was left planned (the UI's "Skipped") for any day of the run.
+    for check in lakehouse.defs.resolve_asset_graph().asset_check_keys:
+        if check.asset_key == BRONZE_SALES:
+            statuses = {r.status for r in storage.get_asset_check_execution_history(check, limit=20)}
+            assert statuses <= {SUCCEEDED, FAILED}, (check, statuses)
 
 
 def test_checks_command_exits_non_zero_when_an_error_check_fails(tmp_path, capsys):

@@ -15,13 +15,19 @@ REQUIRED = ("sale_id", "customer_id", "product_id", "store_id", "quantity", "amo
 
 
 def test_reconcile_passes_when_every_day_adds_up():
-    result = ev.reconcile({"d1": 10, "d2": 5}, {"d1": 8, "d2": 5}, {"d1": 2}, equation="a = b + c")
-    assert result.passed
+    results = ev.reconcile({"d1": 10, "d2": 5}, {"d1": 8, "d2": 5}, {"d1": 2}, days=["d1", "d2"], equation="a = b + c")
+    assert results["d1"].passed and results["d2"].passed
 
 
-def test_reconcile_fails_naming_the_day_that_lost_rows():
-    result = ev.reconcile({"d1": 10, "d2": 5}, {"d1": 8, "d2": 5}, {"d1": 1}, equation="a = b + c")
-    assert not result.passed and result.severity == ERROR and "d1" in result.description and "d2" not in result.description
+def test_reconcile_fails_only_the_day_that_lost_rows():
+    results = ev.reconcile({"d1": 10, "d2": 5}, {"d1": 8, "d2": 5}, {"d1": 1}, days=["d1", "d2"], equation="a = b + c")
+    assert not results["d1"].passed and results["d1"].severity == ERROR and "d1" in results["d1"].description
+    assert results["d1"].metadata["difference"].value == -1
+    assert results["d2"].passed
+
+
+def test_a_day_with_nothing_anywhere_reconciles():
+    assert ev.reconcile({}, {}, days=["d3"], equation="a = b")["d3"].passed
 
 
 def test_landed_lines_counts_non_blank_lines_like_bronze(tmp_path):
@@ -44,13 +50,23 @@ def test_duplicate_keys(spark):
     assert not failed.passed and failed.severity == ERROR and failed.metadata["duplicated_keys"].value == 1
 
 
-def test_orphans_warn_with_the_count(spark):
+def test_duplicate_keys_by_day_fails_only_the_day_with_a_copy(spark):
+    frame = spark.createDataFrame([("a", "2025-01-01"), ("a", "2025-01-02"), ("b", "2025-01-02"), ("b", "2025-01-02")],
+                                  "k string, sale_date string").selectExpr("k", "CAST(sale_date AS DATE) AS sale_date")
+    results = ev.duplicate_keys_by_day(frame, ["k"], ["2025-01-01", "2025-01-02"])
+    assert results["2025-01-01"].passed
+    assert not results["2025-01-02"].passed and results["2025-01-02"].metadata["duplicated_keys"].value == 1
+
+
+def test_orphans_warn_with_the_count_on_their_day(spark):
     stores = spark.createDataFrame([(1,), (2,)], "store_id long")
-    sales = spark.createDataFrame([(1,), (2,), (7,), (7,)], "store_id long")
-    assert ev.orphans(sales.where("store_id < 3"), "store_id", stores, "store_id", "silver/stores").passed
-    failed = ev.orphans(sales, "store_id", stores, "store_id", "silver/stores")
-    assert not failed.passed and failed.severity == WARN and failed.metadata["orphan_rows"].value == 2
-    missing_reference = ev.orphans(sales, "store_id", None, "store_id", "silver/stores")
+    sales = spark.createDataFrame([(1, "d1"), (2, "d2"), (7, "d2"), (7, "d2")], "store_id long, sale_date string")
+    days = ["d1", "d2"]
+    assert all(r.passed for r in ev.orphans(sales.where("store_id < 3"), "store_id", stores, "store_id", "silver/stores", days).values())
+    results = ev.orphans(sales, "store_id", stores, "store_id", "silver/stores", days)
+    assert results["d1"].passed
+    assert not results["d2"].passed and results["d2"].severity == WARN and results["d2"].metadata["orphan_rows"].value == 2
+    missing_reference = ev.orphans(sales, "store_id", None, "store_id", "silver/stores", days)["d1"]
     assert not missing_reference.passed and "not materialized" in missing_reference.description
 
 
@@ -62,41 +78,48 @@ def _days(n):
 def test_row_count_anomaly_against_the_median_of_the_previous_days(last, passed):
     days = _days(8)
     counts = {d: 100 for d in days[:7]} | {days[7]: last}
-    result = ev.row_count_anomalies(counts, [days[7]])
+    result = ev.row_count_anomalies(counts, [days[7]])[days[7]]
     assert result.passed is passed and result.severity == WARN
 
 
 def test_row_count_anomaly_needs_three_days_of_history():
     days = _days(3)
-    assert ev.row_count_anomalies({days[0]: 100, days[1]: 100, days[2]: 1}, [days[2]]).passed
+    assert ev.row_count_anomalies({days[0]: 100, days[1]: 100, days[2]: 1}, [days[2]])[days[2]].passed
+
+
+DAY = "2025-01-01"
 
 
 def _bronze(spark, rows):
     schema = T.StructType([*SALES_SCHEMA.fields, T.StructField("_rescued_data", T.StringType())])
-    return spark.createDataFrame(rows, schema)
+    return spark.createDataFrame(rows, schema).selectExpr("*", f"DATE'{DAY}' AS sale_date")
+
+
+def _drift(frame):
+    return ev.schema_drift(frame, SALES_SCHEMA, REQUIRED, [DAY])[DAY]
 
 
 GOOD = ("S1", 1, 2, 3, 1, 9.5, 0.1, "2025-01-01T10:00:00Z", None)
 
 
 def test_schema_drift_passes_when_what_landed_matches(spark):
-    assert ev.schema_drift(_bronze(spark, [GOOD, GOOD]), SALES_SCHEMA, REQUIRED).passed
+    assert _drift(_bronze(spark, [GOOD, GOOD])).passed
 
 
 def test_schema_drift_warns_naming_a_new_field(spark):
-    result = ev.schema_drift(_bronze(spark, [GOOD, GOOD[:-1] + (json.dumps({"channel": "web"}),)]), SALES_SCHEMA, REQUIRED)
+    result = _drift(_bronze(spark, [GOOD, GOOD[:-1] + (json.dumps({"channel": "web"}),)]))
     assert not result.passed and result.severity == WARN and "'channel'" in result.description
 
 
 def test_schema_drift_errors_when_a_required_field_disappears(spark):
     gone = ("S1", None, 2, 3, 1, 9.5, 0.1, "2025-01-01T10:00:00Z", None)
-    result = ev.schema_drift(_bronze(spark, [gone, gone]), SALES_SCHEMA, REQUIRED)
+    result = _drift(_bronze(spark, [gone, gone]))
     assert not result.passed and result.severity == ERROR and "'customer_id' disappeared" in result.description
 
 
 def test_schema_drift_errors_when_a_field_changes_type(spark):
     retyped = ("S1", 1, 2, 3, None, 9.5, 0.1, "2025-01-01T10:00:00Z", json.dumps({"quantity": "two"}))
-    result = ev.schema_drift(_bronze(spark, [retyped, retyped, GOOD]), SALES_SCHEMA, REQUIRED)
+    result = _drift(_bronze(spark, [retyped, retyped, GOOD]))
     assert not result.passed and result.severity == ERROR and "'quantity' changed type" in result.description
     # a few bad values are bad records (quarantined), not drift
-    assert ev.schema_drift(_bronze(spark, [retyped, GOOD, GOOD]), SALES_SCHEMA, REQUIRED).passed
+    assert _drift(_bronze(spark, [retyped, GOOD, GOOD])).passed

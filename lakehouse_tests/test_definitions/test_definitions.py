@@ -8,12 +8,15 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from lakehouse.assets.keys import SILVER_SALES
 from lakehouse.definitions import build_definitions
+from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 
 SNAPSHOT = Path(__file__).parent / "asset_graph.json"
@@ -95,3 +98,23 @@ def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):
     for node in ("bronze_sales", "silver__stores"):
         policy = graph.node_named(node).definition.retry_policy
         assert policy is not None and policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL, node
+
+
+def test_the_sample_setup_generates_ends_yesterday_and_its_days_are_the_partitions(tmp_path):
+    assert "lakehouse-generate --out data/landing --sample" in (PROJECT_ROOT / "scripts" / "setup.sh").read_text()
+    assert generate(["--out", str(tmp_path / "landing"), "--sample", "--quiet"]) == 0
+    settings = LakehouseSettings.from_env({"LAKEHOUSE_LANDING": str(tmp_path / "landing"),
+                                           "LAKEHOUSE_WAREHOUSE": str(tmp_path / "warehouse")})
+    keys = build_definitions(settings).resolve_asset_graph().get(SILVER_SALES).partitions_def.get_partition_keys()
+    yesterday = str(datetime.now(timezone.utc).date() - timedelta(days=1))
+    landed = sorted(p.name for p in (tmp_path / "landing" / "sales").iterdir())
+    assert keys == landed and len(keys) == 7 and keys[-1] == yesterday
+    # nothing about empty years, and the Materialize dialog's default window (the last 90 days) holds the sample
+    assert keys == keys[-90:]
+
+
+def test_the_first_partition_follows_the_landing_zone_unless_set():
+    empty = LakehouseSettings.from_env({"LAKEHOUSE_LANDING": "/nonexistent/landing"})
+    assert empty.start_date == str(datetime.now(timezone.utc).date() - timedelta(days=1))
+    fixed = LakehouseSettings.from_env({"LAKEHOUSE_LANDING": "/nonexistent/landing", "LAKEHOUSE_START_DATE": "2025-01-01"})
+    assert fixed.start_date == "2025-01-01"

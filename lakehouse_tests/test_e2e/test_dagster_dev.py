@@ -1,16 +1,17 @@
 """``dagster dev`` started as a user starts it, and driven over GraphQL as the UI drives it.
 
-One ``dagster dev`` (webserver, daemon, code server) serves the whole module: the asset graph
-shows the layers bronze → silver → gold, and a partition backfill launched like the UI's
-"Materialize selected → backfill" runs as one run (``BackfillPolicy.single_run()``) that writes
-exactly the requested days.
+One ``dagster dev`` (webserver, daemon, code server) serves the whole module, over a landing zone
+dated like the sample ``make dev`` sets up (days ending yesterday, no start date set): the asset
+graph shows the layers bronze → silver → gold and exactly the landed days as partitions; a
+partition backfill launched like the UI's "Materialize selected → backfill" runs as one run
+(``BackfillPolicy.single_run()``) that writes exactly the requested days; afterwards each day
+shows its own check results and row count, and the freshness policy passes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -28,6 +29,8 @@ import deltalake
 import pytest
 
 from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
+from lakehouse.generator.cli import days_ending_yesterday
+from lakehouse.home import prepare_home
 from lakehouse.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -35,8 +38,9 @@ pytestmark = pytest.mark.e2e
 DAGSTER = PROJECT_ROOT / ".venv" / "bin" / "dagster"
 LOCATION = "lakehouse"
 TABLES = ["bronze/sales", "bronze/sales_rejects", "silver/sales", "silver/sales_quarantine", "gold/daily_sales"]
-DAYS = ["2025-01-01", "2025-01-02", "2025-01-03"]
-NOT_REQUESTED = "2025-01-04"  # landed, never backfilled
+FIRST_DAY = days_ending_yesterday(4)  # four landed days, the last one yesterday (UTC)
+DAYS = [str(FIRST_DAY + timedelta(days=i)) for i in range(3)]
+NOT_REQUESTED = str(FIRST_DAY + timedelta(days=3))  # landed, never backfilled
 STARTUP_TIMEOUT, BACKFILL_TIMEOUT, SHUTDOWN_TIMEOUT = 180, 420, 30
 
 # Tags Dagster puts on backfill runs (shown on the run page of the UI).
@@ -90,6 +94,37 @@ query Runs($filter: RunsFilter!) {
 }
 """
 
+PARTITIONS_QUERY = """
+query Partitions {
+  assetNodes { assetKey { path } partitionKeysByDimension { name partitionKeys } }
+}
+"""
+MATERIALIZATIONS_QUERY = """
+query Materializations($assetKey: AssetKeyInput!, $partitions: [String!]) {
+  assetOrError(assetKey: $assetKey) {
+    ... on Asset {
+      assetMaterializations(partitions: $partitions) {
+        partition runId
+        metadataEntries { label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } }
+      }
+    }
+  }
+}
+"""
+CHECK_EXECUTIONS_QUERY = """
+query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!, $partition: String) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, partition: $partition, limit: 10) {
+    partition status evaluation { severity targetMaterialization { runId } }
+  }
+}
+"""
+AUTOMATION_PAUSED_QUERY = "query Paused { instance { autoMaterializePaused } }"
+FRESHNESS_QUERY = """
+query Freshness {
+  assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } }
+}
+"""
+
 # Straight to 127.0.0.1, whatever *_proxy variables say.
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -132,11 +167,10 @@ def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
     """``dagster dev`` on a free port over four generated landing days, everything else in a tmp dir."""
     root = tmp_path_factory.mktemp("dagster_dev")
     # Seed 2: every day has rejected and quarantined lines, so each of the five tables gets every requested day.
-    manifest = generate_landing_zone(root / "landing", date(2025, 1, 1), days=4, rows_per_day=200, seed=2,
+    manifest = generate_landing_zone(root / "landing", FIRST_DAY, days=4, rows_per_day=200, seed=2,
                                      faults=FaultRates())
     home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
+    prepare_home(home)  # as scripts/setup.sh prepares data/dagster_home
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -180,9 +214,9 @@ def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
         "gold/hourly_events"}
 
 
-def test_backfill_of_three_days_is_one_run_writing_exactly_those_days(dagster_dev):
-    assert NOT_REQUESTED in dagster_dev.manifest.sales_days
-    # What the UI's "Materialize selected" sends for a date range of partitioned assets.
+@pytest.fixture(scope="module")
+def backfill_run(dagster_dev) -> dict:
+    """The one run of a 3-day backfill of the sales chain, launched as the UI's *Materialize* dialog does."""
     launched = dagster_dev.graphql(LAUNCH_BACKFILL_MUTATION, backfillParams={
         "assetSelection": [{"path": key.split("/")} for key in TABLES],
         "partitionNames": DAYS,
@@ -197,7 +231,24 @@ def test_backfill_of_three_days_is_one_run_writing_exactly_those_days(dagster_de
     runs = dagster_dev.graphql(RUNS_QUERY, filter=backfill_runs)["runsOrError"]
     assert runs["__typename"] == "Runs", runs
     assert len(runs["results"]) == 1, [(r["runId"], r["status"]) for r in runs["results"]]
-    run = runs["results"][0]
+    return runs["results"][0]
+
+
+def test_job_headers_show_automation_on_as_it_is(dagster_dev):
+    assert dagster_dev.graphql(AUTOMATION_PAUSED_QUERY)["instance"]["autoMaterializePaused"] is False
+
+
+def test_partitions_are_the_landed_days_inside_the_materialize_dialogs_window(dagster_dev):
+    nodes = dagster_dev.graphql(PARTITIONS_QUERY)["assetNodes"]
+    keys = next(n for n in nodes if n["assetKey"]["path"] == ["gold", "daily_sales"])["partitionKeysByDimension"][0]["partitionKeys"]
+    # From the first landed day to yesterday: no empty year of partitions, and all within the dialog's last 90 days.
+    assert keys == sorted(dagster_dev.manifest.sales_days), keys[:3]
+    assert set(dagster_dev.manifest.sales_days) <= set(keys[-90:])
+
+
+def test_backfill_of_three_days_is_one_run_writing_exactly_those_days(dagster_dev, backfill_run):
+    assert NOT_REQUESTED in dagster_dev.manifest.sales_days
+    run = backfill_run
     assert run["status"] == "SUCCESS", f"run {run['runId']}: {run['status']}{dagster_dev.log_tail()}"
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert (tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)) == (DAYS[0], DAYS[-1]), tags
@@ -205,8 +256,33 @@ def test_backfill_of_three_days_is_one_run_writing_exactly_those_days(dagster_de
 
     for table, expected in _expected_rows_by_day(dagster_dev.manifest).items():
         written = _rows_by_day(dagster_dev.warehouse, table)
-        assert sorted(written) == sorted(expected), table  # the requested days, not 2025-01-04
+        assert sorted(written) == sorted(expected), table  # the requested days, not the fourth
         assert written == expected, table
+
+
+def test_after_the_backfill_each_day_shows_its_own_checks_and_row_count_and_is_fresh(dagster_dev, backfill_run):
+    expected = _expected_rows_by_day(dagster_dev.manifest)
+    for table in TABLES:
+        path = table.split("/")
+        materializations = dagster_dev.graphql(MATERIALIZATIONS_QUERY, assetKey={"path": path}, partitions=DAYS)
+        events = materializations["assetOrError"]["assetMaterializations"]
+        row_counts = {e["partition"]: _metadata(e)["dagster/row_count"] for e in events if e["runId"] == backfill_run["runId"]}
+        assert row_counts == {day: expected[table].get(day, 0) for day in DAYS}, table
+    checks = {"bronze/sales": "bronze_sales_nothing_lost", "silver/sales": "silver_sales_nothing_lost",
+              "gold/daily_sales": "gold_daily_sales_schema"}
+    for table, check in checks.items():
+        for day in DAYS:
+            executions = dagster_dev.graphql(CHECK_EXECUTIONS_QUERY, assetKey={"path": table.split("/")}, checkName=check,
+                                             partition=day)["assetCheckExecutions"]
+            assert [(e["partition"], e["status"]) for e in executions] == [(day, "SUCCEEDED")], (check, day, executions)
+            assert executions[0]["evaluation"]["targetMaterialization"] is not None, (check, day)
+    freshness = {"/".join(n["assetKey"]["path"]): n["freshnessStatusInfo"] for n in dagster_dev.graphql(FRESHNESS_QUERY)["assetNodes"]}
+    for table in ("silver/sales", "gold/daily_sales"):
+        assert freshness[table] and freshness[table]["freshnessStatus"] == "HEALTHY", (table, freshness[table])
+
+
+def _metadata(event: dict) -> dict:
+    return {m["label"]: m.get("intValue", m.get("text")) for m in event["metadataEntries"]}
 
 
 def _free_port() -> int:

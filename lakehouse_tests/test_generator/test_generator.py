@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
-from lakehouse.generator.cli import main
+from lakehouse.generator.cli import days_ending_yesterday, main
 
 START = date(2025, 1, 1)
 HIGH_FAULTS = FaultRates(
@@ -335,3 +335,14 @@ def test_cli_refuses_a_non_empty_out_unless_forced(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "clean"), "--days", "1", "--rows-per-day", "50",
                  "--no-faults", "--quiet"]) == 0
     assert Manifest.load(tmp_path / "clean").sales_totals["valid"] == 50
+
+
+def test_days_back_dates_the_feed_to_end_yesterday_and_refuses_explicit_dates(tmp_path, capsys):
+    assert days_ending_yesterday(7, today=date(2026, 12, 4)) == date(2026, 11, 27)
+    assert main(["--out", str(tmp_path / "rel"), "--days-back", "3", "--rows-per-day", "10", "--quiet"]) == 0
+    yesterday = datetime.now(timezone.utc).date().toordinal() - 1
+    days = sorted(p.name for p in (tmp_path / "rel" / "sales").iterdir())
+    assert [date.fromisoformat(d).toordinal() for d in days] == [yesterday - 2, yesterday - 1, yesterday]
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "x"), "--days-back", "3", "--start", "2025-01-01"])
+    assert "drop --start" in capsys.readouterr().err

@@ -63,6 +63,7 @@ def build() -> list[dg.AssetsDefinition]:
     def dim_customer(config: DimensionRun, spark: SparkResource, warehouse: Warehouse) -> dg.MaterializeResult:
         """Customers as SCD type 2: one row per version, [valid_from, valid_to) in event time."""
         session = spark.get_session()
+        before = warehouse.version(SILVER_DIM_CUSTOMER)
         events = applicable_events(warehouse.read(BRONZE_CUSTOMERS_CDC))  # fails naming bronze if it is missing
         source, target = str(warehouse.path(BRONZE_CUSTOMERS_CDC)), str(warehouse.path(SILVER_DIM_CUSTOMER))
         since = None if config.full_refresh else last_source_version(session, target)
@@ -72,7 +73,7 @@ def build() -> list[dg.AssetsDefinition]:
         else:
             history = events.join(keys, list(CUSTOMER_SCD2.keys), "left_semi")
             result = merge_scd2(session, target, history, CUSTOMER_SCD2, source_version=version)
-        return dg.MaterializeResult(metadata={**result.metadata(), **warehouse.table_metadata(SILVER_DIM_CUSTOMER)})
+        return dg.MaterializeResult(metadata={**result.metadata(), **warehouse.table_metadata(SILVER_DIM_CUSTOMER, before)})
 
     @dg.multi_asset(
         name="silver_dim_product",
@@ -87,12 +88,13 @@ def build() -> list[dg.AssetsDefinition]:
     def dim_product(spark: SparkResource, landing: LandingZone, warehouse: Warehouse):
         """Every product snapshot is read (the catalog is small); only new or changed products are written."""
         session = spark.get_session()
+        before = {key: warehouse.version(key) for key in (SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS)}
         snapshots = read_csv_snapshots(session, landing.product_snapshot_files(), PRODUCTS_SCHEMA)
         result = merge_snapshots(session, str(warehouse.path(SILVER_DIM_PRODUCT)), snapshots.rows, PRODUCT_SCD1)
         yield dg.MaterializeResult(asset_key=SILVER_DIM_PRODUCT,
-                                   metadata={**result.metadata(), **warehouse.table_metadata(SILVER_DIM_PRODUCT)})
+                                   metadata={**result.metadata(), **warehouse.table_metadata(SILVER_DIM_PRODUCT, before[SILVER_DIM_PRODUCT])})
         snapshots.rejects.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
             str(warehouse.path(SILVER_DIM_PRODUCT_REJECTS)))
-        yield dg.MaterializeResult(asset_key=SILVER_DIM_PRODUCT_REJECTS, metadata=warehouse.table_metadata(SILVER_DIM_PRODUCT_REJECTS))
+        yield dg.MaterializeResult(asset_key=SILVER_DIM_PRODUCT_REJECTS, metadata=warehouse.table_metadata(SILVER_DIM_PRODUCT_REJECTS, before[SILVER_DIM_PRODUCT_REJECTS]))
 
     return [dim_customer, dim_product]

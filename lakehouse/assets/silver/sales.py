@@ -10,7 +10,7 @@ from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
 from lakehouse.ingest.json_lines import ISO_TIMESTAMP, LINEAGE_COLUMNS
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
-from lakehouse.quality.expectations import KEPT
+from lakehouse.quality.expectations import KEPT, Outcome
 from lakehouse.resources import LandingZone, SparkResource
 
 LAYER = "silver"
@@ -70,14 +70,15 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     )
     def sales(context: dg.AssetExecutionContext, bronze_sales: DataFrame):
         checked = distinct_sales(SALES_EXPECTATIONS.evaluate(bronze_sales)).persist()
-        outcome = SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys))
+        outcome = SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys), by="sale_date")
         valid, quarantine = SALES_EXPECTATIONS.split(checked)
-        bronze_rows = bronze_sales.count()
-        reconciliation = {
-            "bronze_rows": bronze_rows,
-            "duplicates_removed": bronze_rows - outcome.rows,
-            "distinct_rows": outcome.rows,
-        }
+        bronze_rows = {str(r.sale_date): r["count"] for r in bronze_sales.groupBy("sale_date").count().collect()}
+        for day in context.partition_keys:  # each day's own counts, so the UI plots them over partitions
+            day_outcome = outcome.by_partition.get(day) or Outcome(SALES_EXPECTATIONS.table, 0, {}, SALES_EXPECTATIONS.expectations)
+            counts = _reconciliation(bronze_rows.get(day, 0), day_outcome.rows)
+            context.add_asset_metadata({**counts, **day_outcome.metadata()}, asset_key=SILVER_SALES, partition_key=day)
+            context.add_asset_metadata(counts, asset_key=SILVER_SALES_QUARANTINE, partition_key=day)
+        reconciliation = _reconciliation(sum(bronze_rows.values()), outcome.rows)
         yield dg.Output(with_net_amount(valid), output_name="sales", metadata={**reconciliation, **outcome.metadata()})
         yield dg.Output(quarantine, output_name="sales_quarantine", metadata=reconciliation)
 
@@ -96,6 +97,10 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         return STORES_EXPECTATIONS.split(checked)[0]
 
     return [sales, stores]
+
+
+def _reconciliation(bronze_rows: int, distinct_rows: int) -> dict[str, int]:
+    return {"bronze_rows": bronze_rows, "duplicates_removed": bronze_rows - distinct_rows, "distinct_rows": distinct_rows}
 
 
 def distinct_sales(checked: DataFrame) -> DataFrame:
