@@ -49,8 +49,11 @@ def partitioned_check(
         )
 
         @functools.wraps(fn)
-        def evaluate(context: dg.AssetCheckExecutionContext, *args, **kwargs) -> Iterator[dg.AssetCheckEvaluation]:
+        def evaluate(context: dg.AssetCheckExecutionContext, *args, **kwargs) -> Iterator[dg.AssetCheckEvaluation | dg.Output]:
             yield from evaluations(context, spec, fn(context, *args, **kwargs))
+            # The check's (empty) output tells downstream steps it ran; a failed blocking
+            # evaluation above still fails this step, which is what keeps them from running.
+            yield dg.Output(None, output_name=spec.get_python_identifier())
 
         evaluate.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # resources by name
         # can_subset: the check's output is then optional, so the evaluations below are its only result.
