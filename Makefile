@@ -10,8 +10,9 @@ PORT ?= 3000
 setup:
 	@scripts/setup.sh
 
+# dagster dev under a supervisor: Ctrl-C stops it and every process it started (runs, Spark JVMs) within 10 s.
 dev: setup
-	.venv/bin/dagster dev -h $(HOST) -p $(PORT) -w workspace.yaml
+	.venv/bin/python -m lakehouse.dev --host $(HOST) --port $(PORT)
 
 # The checks command first, so that pytest's summary is the run's closing line.
 test: setup

@@ -10,14 +10,10 @@ shows its own check results and row count, and the freshness policy passes.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,11 +28,11 @@ from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
 from lakehouse.generator.cli import days_ending_yesterday
 from lakehouse.home import prepare_home
 from lakehouse.settings import PROJECT_ROOT
+from lakehouse_tests.test_e2e.dagster_ui import RUNS_QUERY, DagsterUI, free_port
 
 pytestmark = pytest.mark.e2e
 
 DAGSTER = PROJECT_ROOT / ".venv" / "bin" / "dagster"
-LOCATION = "lakehouse"
 TABLES = ["bronze/sales", "bronze/sales_rejects", "silver/sales", "silver/sales_quarantine", "gold/daily_sales"]
 FIRST_DAY = days_ending_yesterday(4)  # four landed days, the last one yesterday (UTC)
 DAYS = [str(FIRST_DAY + timedelta(days=i)) for i in range(3)]
@@ -50,17 +46,6 @@ RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster
 BACKFILL_SUCCEEDED = {"COMPLETED_SUCCESS", "COMPLETED"}
 BACKFILL_FAILED = {"COMPLETED_FAILED", "FAILED", "FAILING", "CANCELED", "CANCELING"}
 
-WORKSPACE_QUERY = """
-query Workspace {
-  workspaceOrError {
-    __typename
-    ... on Workspace {
-      locationEntries { name loadStatus locationOrLoadError { __typename ... on PythonError { message } } }
-    }
-    ... on PythonError { message }
-  }
-}
-"""
 ASSET_GRAPH_QUERY = """
 query AssetGraph {
   assetNodes { assetKey { path } groupName dependencyKeys { path } }
@@ -80,15 +65,6 @@ query Backfill($backfillId: String!) {
   partitionBackfillOrError(backfillId: $backfillId) {
     __typename
     ... on PartitionBackfill { status partitionNames error { message } }
-    ... on Error { message }
-  }
-}
-"""
-RUNS_QUERY = """
-query Runs($filter: RunsFilter!) {
-  runsOrError(filter: $filter) {
-    __typename
-    ... on Runs { results { runId status assetSelection { path } tags { key value } } }
     ... on Error { message }
   }
 }
@@ -125,41 +101,13 @@ query Freshness {
 }
 """
 
-# Straight to 127.0.0.1, whatever *_proxy variables say.
-_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class GraphQLError(Exception):
-    """The webserver answered, but not with data (HTTP error or GraphQL ``errors``)."""
-
 
 @dataclass
-class DagsterDev:
+class DagsterDev(DagsterUI):
     """A running ``dagster dev`` and the lakehouse folders it was pointed at."""
 
-    url: str
-    log: Path
     warehouse: Path
     manifest: Manifest
-    process: subprocess.Popen
-
-    def graphql(self, query: str, **variables) -> dict:
-        """The ``data`` of the answer to ``query``; raises :class:`GraphQLError` otherwise."""
-        body = json.dumps({"query": query, "variables": variables}).encode()
-        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
-        try:
-            with _LOCAL.open(request, timeout=60) as response:
-                payload = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise GraphQLError(f"HTTP {error.code}: {error.read().decode(errors='replace')[:2000]}") from error
-        if payload.get("errors"):
-            raise GraphQLError(json.dumps(payload["errors"], indent=1)[:2000])
-        return payload["data"]
-
-    def log_tail(self, lines: int = 60) -> str:
-        """The end of the ``dagster dev`` output, for assertion messages."""
-        text = self.log.read_bytes().decode(errors="replace").splitlines()[-lines:]
-        return "\n--- dagster dev log (tail) ---\n" + "\n".join(text)
 
 
 @pytest.fixture(scope="module")
@@ -180,16 +128,17 @@ def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
         "LAKEHOUSE_LANDING_SENSORS": "off",  # the test launches its own backfill; sensors would materialize every day
         "PYTHONUNBUFFERED": "1",  # so the log tail is current when a test fails
     }
-    port = _free_port()
+    port = free_port()
     log = root / "dagster_dev.log"
     command = [str(DAGSTER), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
     with log.open("wb") as out:
         # Its own session, so teardown can stop the webserver, daemon, code server, runs and JVMs together.
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    dev = DagsterDev(f"http://127.0.0.1:{port}/graphql", log, root / "warehouse", manifest, process)
+    url = f"http://127.0.0.1:{port}/graphql"
+    dev = DagsterDev(url, log, process, warehouse=root / "warehouse", manifest=manifest)
     try:
-        _wait_until_loaded(dev)
+        dev.wait_until_loaded(STARTUP_TIMEOUT)
         yield dev
     finally:
         _stop(process)
@@ -283,35 +232,6 @@ def test_after_the_backfill_each_day_shows_its_own_checks_and_row_count_and_is_f
 
 def _metadata(event: dict) -> dict:
     return {m["label"]: m.get("intValue", m.get("text")) for m in event["metadataEntries"]}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_loaded(dev: DagsterDev) -> None:
-    """Until GraphQL answers and the code location is loaded; fails on a load error or after the timeout."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    last: object = "no answer yet"
-    while time.monotonic() < deadline:
-        if dev.process.poll() is not None:
-            pytest.fail(f"dagster dev exited with code {dev.process.returncode}{dev.log_tail()}")
-        try:
-            workspace = dev.graphql(WORKSPACE_QUERY)["workspaceOrError"]
-        except (OSError, GraphQLError) as error:  # not listening yet, or still starting
-            last = error
-        else:
-            entry = next((e for e in workspace.get("locationEntries", []) if e["name"] == LOCATION), None)
-            last = entry or workspace
-            if entry and entry["loadStatus"] == "LOADED":
-                loaded = entry["locationOrLoadError"]
-                if loaded and loaded["__typename"] == "RepositoryLocation":
-                    return
-                pytest.fail(f"code location {LOCATION!r} did not load: {loaded}{dev.log_tail()}")
-        time.sleep(1)
-    pytest.fail(f"code location {LOCATION!r} not loaded after {STARTUP_TIMEOUT} s: {last}{dev.log_tail()}")
 
 
 def _wait_for_backfill(dev: DagsterDev, backfill_id: str) -> None:
