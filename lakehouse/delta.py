@@ -1,0 +1,489 @@
+"""Delta Lake mechanics of the lakehouse, in Spark SQL and DataFrame calls only.
+
+Nothing here uses Delta's Python ``DeltaTable`` API: over Spark Connect it needs a server JAR
+(``delta-connect-server``) that is not available, while SQL (``MERGE``, ``DESCRIBE HISTORY``,
+``OPTIMIZE``, ``VACUUM``, ``RESTORE``, ``ALTER TABLE``) and the DataFrame reader/writer work the
+same embedded and over Connect. Tables are addressed by path, ``delta.`<path>```.
+
+**This write's own commits.** Every write runs inside :func:`tracked`, which stamps each commit the
+session makes with a unique token in the commit's ``userMetadata``. Afterwards the write's commits
+are found by that token, not assumed to be the latest, so a concurrent writer's commit is never
+reported as ours, and a write that committed nothing (a MERGE with nothing to do) says so.
+
+Example::
+
+    create_table(spark, tables.SILVER_SALES, path)            # properties, constraints, layout
+    with tracked(spark, path) as write:
+        overwrite(frame, path, predicate="sale_date = DATE'2025-01-03'")
+    write.result.metadata()                                  # version, operation, files, bytes
+    insert_new(spark, path, events, on="t.id = s.id")        # insert-if-absent MERGE
+    optimize(spark, path, zorder=("customer_id",)); vacuum(spark, path, dry_run=True)
+    restore(spark, path, version=12)
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.tables.registry import Table
+
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+WRITE_TOKEN = "lakehouse_write"
+DEFAULT_RETENTION_HOURS = 168  # Delta's default: 7 days
+
+
+class DeltaTableMissing(LookupError):
+    """There is no Delta table at the path (never written, or the path is wrong)."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One entry of a table's Delta history."""
+
+    version: int
+    operation: str
+    timestamp: datetime
+    metrics: Mapping[str, int]
+    parameters: Mapping[str, str]
+    user_metadata: Mapping[str, object]
+
+    @classmethod
+    def from_row(cls, row: Row) -> Commit:
+        try:
+            user = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+        except ValueError:
+            user = {"text": row["userMetadata"]}
+        return cls(
+            version=int(row["version"]),
+            operation=row["operation"],
+            timestamp=row["timestamp"],
+            metrics={k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v and v.lstrip("-").isdigit()},
+            parameters=dict(row["operationParameters"] or {}),
+            user_metadata=user if isinstance(user, dict) else {"value": user},
+        )
+
+    @property
+    def files_added(self) -> int:
+        m = self.metrics
+        return m.get("numFiles", m.get("numAddedFiles", m.get("numTargetFilesAdded", 0)))
+
+    @property
+    def bytes_added(self) -> int:
+        m = self.metrics
+        return m.get("numOutputBytes", m.get("numAddedBytes", m.get("numTargetBytesAdded", 0)))
+
+    @property
+    def files_removed(self) -> int:
+        m = self.metrics
+        return m.get("numRemovedFiles", m.get("numTargetFilesRemoved", 0))
+
+
+@dataclass
+class WriteResult:
+    """What one :func:`tracked` write committed to one table (``commits`` empty: nothing changed)."""
+
+    path: str
+    version_before: int | None
+    commits: list[Commit] = field(default_factory=list)
+
+    @property
+    def version(self) -> int | None:
+        """The table's version after the write (the version before, when nothing was committed)."""
+        return self.commits[-1].version if self.commits else self.version_before
+
+    def metadata(self) -> dict[str, object]:
+        """Dagster metadata: ``delta_version``, ``delta_operation``, files and bytes written and removed."""
+        if not self.commits:
+            return {
+                "delta_version": -1 if self.version_before is None else self.version_before,
+                "delta_operation": "none (nothing changed)",
+                "files_written": 0, "bytes_written": 0, "files_removed": 0, "operation_metrics": {},
+            }
+        total: dict[str, int] = {}
+        for commit in self.commits:
+            for name, value in commit.metrics.items():
+                total[name] = total.get(name, 0) + value
+        return {
+            "delta_version": self.commits[-1].version,
+            "delta_operation": ", ".join(c.operation for c in self.commits),
+            "files_written": sum(c.files_added for c in self.commits),
+            "bytes_written": sum(c.bytes_added for c in self.commits),
+            "files_removed": sum(c.files_removed for c in self.commits),
+            "operation_metrics": total,
+        }
+
+
+class TrackedWrite:
+    """The token of one write, and (after the ``with`` block) its commits per table path."""
+
+    def __init__(self, spark: SparkSession, paths: Sequence[str], extra: Mapping[str, object]) -> None:
+        self.spark = spark
+        self.token = uuid.uuid4().hex
+        self.user_metadata = json.dumps({WRITE_TOKEN: self.token, **extra}, sort_keys=True)
+        self.before = {path: latest_version(spark, path) for path in paths}
+        self.results: dict[str, WriteResult] = {}
+
+    @property
+    def result(self) -> WriteResult:
+        """The result for the one path of a single-table write."""
+        if len(self.results) != 1:
+            raise ValueError(f"this write covered {len(self.results)} tables; use .results[path]")
+        return next(iter(self.results.values()))
+
+    def collect(self) -> None:
+        for path, before in self.before.items():
+            self.results[path] = WriteResult(path, before, commits_of(self.spark, path, self.token, since_version=before))
+
+
+@contextmanager
+def tracked(spark: SparkSession, *paths: str, **user_metadata: object) -> Iterator[TrackedWrite]:
+    """Stamp every commit made in the block with a unique token (plus ``user_metadata``); find them after.
+
+    The stamp is the session's ``spark.databricks.delta.commitInfo.userMetadata``, which Delta
+    writes into each commit's ``userMetadata`` (DataFrame writes and SQL alike). One session runs
+    one write at a time (a Dagster run's steps run one after another).
+
+    Example::
+
+        with tracked(spark, path, scd2_source_version=12) as write:
+            spark.sql(f"MERGE INTO delta.`{path}` ...")
+        write.result.commits          # [] when the MERGE had nothing to do
+    """
+    write = TrackedWrite(spark, paths, user_metadata)
+    spark.conf.set(USER_METADATA_CONF, write.user_metadata)
+    try:
+        yield write
+    finally:
+        spark.conf.unset(USER_METADATA_CONF)
+    write.collect()
+
+
+def sql_path(path: str | Path) -> str:
+    """``delta.`<path>``` with backticks in the path escaped, for SQL statements."""
+    return "delta.`" + str(path).replace("`", "``") + "`"
+
+
+def _local(path: str | Path) -> Path | None:
+    parsed = urlparse(str(path))
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path if parsed.scheme else str(path))
+    return None
+
+
+def exists(spark: SparkSession, path: str | Path) -> bool:
+    """Whether a Delta table is at ``path`` (a local ``_delta_log`` check, else ``DESCRIBE DETAIL``)."""
+    local = _local(path)
+    if local is not None:
+        log = local / "_delta_log"
+        return log.is_dir() and any(p.suffix in (".json", ".parquet") for p in log.iterdir())
+    try:
+        spark.sql(f"DESCRIBE DETAIL {sql_path(path)}").collect()
+        return True
+    except AnalysisException:
+        return False
+
+
+def latest_version(spark: SparkSession, path: str | Path) -> int | None:
+    """The table's newest version, or None when there is no table."""
+    if not exists(spark, path):
+        return None
+    return int(spark.sql(f"DESCRIBE HISTORY {sql_path(path)} LIMIT 1").first()["version"])
+
+
+def history(spark: SparkSession, path: str | Path, limit: int | None = None) -> list[Commit]:
+    """The table's commits, newest first (``limit`` of them)."""
+    _require(spark, path)
+    query = f"DESCRIBE HISTORY {sql_path(path)}" + (f" LIMIT {int(limit)}" if limit else "")
+    return [Commit.from_row(row) for row in spark.sql(query).collect()]
+
+
+def commits_of(spark: SparkSession, path: str | Path, token: str, since_version: int | None = None) -> list[Commit]:
+    """The commits stamped with ``token`` after ``since_version``, oldest first (see :func:`tracked`)."""
+    newest = latest_version(spark, path)
+    if newest is None or (since_version is not None and newest <= since_version):
+        return []
+    limit = None if since_version is None else newest - since_version
+    stamped = [c for c in history(spark, path, limit) if c.user_metadata.get(WRITE_TOKEN) == token]
+    return sorted(stamped, key=lambda c: c.version)
+
+
+@dataclass(frozen=True)
+class Detail:
+    """``DESCRIBE DETAIL`` of a table: files, bytes, layout and properties of its current version."""
+
+    num_files: int
+    size_bytes: int
+    partition_columns: tuple[str, ...]
+    clustering_columns: tuple[str, ...]
+    properties: Mapping[str, str]
+    table_features: tuple[str, ...]
+    min_reader_version: int
+    min_writer_version: int
+
+    @property
+    def average_file_bytes(self) -> int:
+        return self.size_bytes // self.num_files if self.num_files else 0
+
+
+def detail(spark: SparkSession, path: str | Path) -> Detail:
+    """The table's current files, size, layout and properties."""
+    _require(spark, path)
+    row = spark.sql(f"DESCRIBE DETAIL {sql_path(path)}").first()
+    return Detail(
+        num_files=int(row["numFiles"] or 0),
+        size_bytes=int(row["sizeInBytes"] or 0),
+        partition_columns=tuple(row["partitionColumns"] or ()),
+        clustering_columns=tuple(row["clusteringColumns"] or ()),
+        properties=dict(row["properties"] or {}),
+        table_features=tuple(row["tableFeatures"] or ()),
+        min_reader_version=int(row["minReaderVersion"]),
+        min_writer_version=int(row["minWriterVersion"]),
+    )
+
+
+def create_table(spark: SparkSession, table: Table, path: str | Path) -> bool:
+    """Create the Delta table ``table`` declares at ``path`` unless it exists, then align it with the declaration.
+
+    A new table gets the declared columns (types, NOT NULL, comments), partitioning or
+    ``CLUSTER BY``, properties and CHECK constraints in its first commits. An existing table gets
+    what was declared since: new columns (added, nullable), properties, constraints and clustering;
+    a declared column that changed type or a constraint that changed its expression raises, naming
+    them, since that needs a rewrite (see the README runbook). Returns True when it created the table.
+    """
+    created = False
+    if not exists(spark, path):
+        columns = ", ".join(
+            f"`{c.name}` {c.type.upper()}{'' if c.nullable else ' NOT NULL'} COMMENT '{_sql_string(c.description)}'"
+            for c in table.columns
+        )
+        layout = ""
+        if table.partition_column:
+            layout = f" PARTITIONED BY (`{table.partition_column}`)"
+        elif table.cluster_by:
+            layout = f" CLUSTER BY ({', '.join(f'`{c}`' for c in table.cluster_by)})"
+        properties = _properties_sql(table.properties)
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {sql_path(path)} ({columns}) USING DELTA{layout}"
+            f" COMMENT '{_sql_string(table.description)}'" + (f" TBLPROPERTIES ({properties})" if properties else "")
+        )
+        created = True
+    align_table(spark, table, path)
+    return created
+
+
+def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str]:
+    """Bring an existing table's columns, properties, constraints and clustering to the declaration; list what changed."""
+    target = sql_path(path)
+    current = spark.read.format("delta").load(str(path)).schema
+    present = {f.name: f for f in current.fields}
+    changes: list[str] = []
+    retyped = [c.name for c in table.columns if c.name in present and present[c.name].dataType != c.data_type]
+    if retyped:
+        raise ValueError(
+            f"{table.name} at {path}: column(s) {retyped} have another type than declared in lakehouse/tables; "
+            "a type change needs a rewrite of the table (README runbook 'A write fails naming a column')."
+        )
+    missing = [c for c in table.columns if c.name not in present]
+    if missing:
+        added = ", ".join(f"`{c.name}` {c.type.upper()} COMMENT '{_sql_string(c.description)}'" for c in missing)
+        spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({added})")
+        changes.append(f"added columns {[c.name for c in missing]}")
+    found = detail(spark, path)
+    properties = {k: v for k, v in table.properties.items() if found.properties.get(k) != v}
+    if properties:
+        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({_properties_sql(properties)})")
+        changes.append(f"set properties {sorted(properties)}")
+    existing = constraints(found.properties)
+    for name, expression in table.constraints.items():
+        if name not in existing:
+            spark.sql(f"ALTER TABLE {target} ADD CONSTRAINT `{name}` CHECK ({expression})")
+            changes.append(f"added constraint {name}")
+        elif _normalize(existing[name]) != _normalize(expression):
+            raise ValueError(
+                f"{table.name}: constraint {name} is ({existing[name]}) in the table but ({expression}) in "
+                f"lakehouse/tables; drop it (ALTER TABLE {target} DROP CONSTRAINT `{name}`) and run again."
+            )
+    if table.cluster_by and tuple(found.clustering_columns) != table.cluster_by:
+        spark.sql(f"ALTER TABLE {target} CLUSTER BY ({', '.join(f'`{c}`' for c in table.cluster_by)})")
+        changes.append(f"clustered by {list(table.cluster_by)}")
+    return changes
+
+
+def constraints(properties: Mapping[str, str]) -> dict[str, str]:
+    """The CHECK constraints recorded in a table's properties (``delta.constraints.<name>``)."""
+    prefix = "delta.constraints."
+    return {k[len(prefix):]: v for k, v in properties.items() if k.startswith(prefix)}
+
+
+def read(spark: SparkSession, path: str | Path, *, version: int | None = None, timestamp: str | None = None) -> DataFrame:
+    """The table at its latest version, or as of ``version`` / ``timestamp`` (time travel)."""
+    _require(spark, path)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", int(version))
+    elif timestamp is not None:
+        reader = reader.option("timestampAsOf", timestamp)
+    return reader.load(str(path))
+
+
+def overwrite(frame: DataFrame, path: str | Path, *, predicate: str | None = None, partition_by: str | None = None) -> None:
+    """Replace the rows matching ``predicate`` (``replaceWhere``), or all rows, with ``frame``.
+
+    The whole-table case is a ``replaceWhere`` of ``true`` as well: a plain overwrite would reset
+    a table's liquid clustering. Delta refuses rows of ``frame`` outside ``predicate``.
+    """
+    writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", predicate or "true")
+    if partition_by:
+        writer = writer.partitionBy(partition_by)
+    writer.save(str(path))
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """Rows a MERGE inserted, updated and deleted (from the statement's own result row)."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+def merge(spark: SparkSession, path: str | Path, source: DataFrame, on: str, clauses: str) -> MergeCounts:
+    """``MERGE INTO <table> t USING <source> s ON <on> <clauses>`` (the target is ``t``, the source ``s``).
+
+    Example::
+
+        merge(spark, path, changes, "t.id = s.id",
+              "WHEN MATCHED AND s.op = 'delete' THEN DELETE WHEN NOT MATCHED THEN INSERT *")
+    """
+    view = f"_lakehouse_merge_source_{uuid.uuid4().hex}"
+    source.createOrReplaceTempView(view)
+    try:
+        row = spark.sql(f"MERGE INTO {sql_path(path)} t USING {view} s ON {on} {clauses}").first()
+    finally:
+        spark.catalog.dropTempView(view)
+    if row is None:
+        return MergeCounts()
+    values = row.asDict()
+    return MergeCounts(
+        inserted=int(values.get("num_inserted_rows") or 0),
+        updated=int(values.get("num_updated_rows") or 0),
+        deleted=int(values.get("num_deleted_rows") or 0),
+    )
+
+
+def insert_new(spark: SparkSession, path: str | Path, source: DataFrame, on: str) -> int:
+    """Insert the rows of ``source`` that match no row of the table on ``on`` (insert-if-absent); return how many.
+
+    Idempotent: running it again with the same source inserts nothing, so a write cut short is
+    simply run again.
+
+    Example::
+
+        insert_new(spark, path, events, on="t.customer_id = s.customer_id AND t.seq = s.seq")
+    """
+    return merge(spark, path, source, on, "WHEN NOT MATCHED THEN INSERT *").inserted
+
+
+def change_feed(spark: SparkSession, path: str | Path, starting_version: int, ending_version: int) -> DataFrame:
+    """The Change Data Feed rows (``_change_type``, ``_commit_version``) between two versions, inclusive."""
+    return (
+        spark.read.format("delta").option("readChangeFeed", "true")
+        .option("startingVersion", int(starting_version)).option("endingVersion", int(ending_version))
+        .load(str(path))
+    )
+
+
+def optimize(spark: SparkSession, path: str | Path, *, where: str | None = None, zorder: Sequence[str] = ()) -> Row:
+    """``OPTIMIZE`` (compaction; Z-order by ``zorder``; a clustered table is re-clustered), returning its metrics."""
+    statement = f"OPTIMIZE {sql_path(path)}" + (f" WHERE {where}" if where else "")
+    if zorder:
+        statement += f" ZORDER BY ({', '.join(f'`{c}`' for c in zorder)})"
+    return spark.sql(statement).first()["metrics"]
+
+
+@dataclass(frozen=True)
+class VacuumResult:
+    """Files (and their bytes) that VACUUM deleted, or would delete in a dry run."""
+
+    files: list[str]
+    bytes: int
+    dry_run: bool
+    retention_hours: float
+
+
+def vacuum(spark: SparkSession, path: str | Path, *, retention_hours: float = DEFAULT_RETENTION_HOURS,
+           dry_run: bool = False, allow_short_retention: bool = False) -> VacuumResult:
+    """``VACUUM`` files no version within ``retention_hours`` needs; ``dry_run`` lists them and deletes nothing.
+
+    A retention below Delta's 7 days is refused unless ``allow_short_retention`` (callers decide
+    who may: the maintenance job with a logged reason, the erasure job). The files are listed
+    first (a dry run), so the result names exactly what went.
+    """
+    _require(spark, path)
+    hours = float(retention_hours)
+    short = hours < DEFAULT_RETENTION_HOURS
+    if short and not allow_short_retention:
+        raise ValueError(
+            f"VACUUM of {path} with {hours:g} h retention refused: below Delta's 7-day default, a reader or writer "
+            "still using an older version could fail. Maintenance allows it with force_retention and a reason."
+        )
+    previous = spark.conf.get(RETENTION_CHECK_CONF, "true")
+    if short:
+        spark.conf.set(RETENTION_CHECK_CONF, "false")
+    try:
+        listed = spark.sql(f"VACUUM {sql_path(path)} RETAIN {hours:g} HOURS DRY RUN").collect()
+        files = [row["path"] for row in listed]
+        size = file_bytes(spark, files)
+        if files and not dry_run:
+            spark.sql(f"VACUUM {sql_path(path)} RETAIN {hours:g} HOURS")
+    finally:
+        spark.conf.set(RETENTION_CHECK_CONF, previous)
+    return VacuumResult(files=files, bytes=size, dry_run=dry_run, retention_hours=hours)
+
+
+def file_bytes(spark: SparkSession, files: Sequence[str]) -> int:
+    """Total size of ``files`` (local ones by ``stat``, others through Spark's binary file source)."""
+    local = [_local(f) for f in files]
+    if all(p is not None for p in local):
+        return sum(p.stat().st_size for p in local if p is not None and p.exists())
+    if not files:
+        return 0
+    sizes = spark.read.format("binaryFile").load(list(files)).select(F.sum("length").alias("bytes")).first()
+    return int(sizes["bytes"] or 0)
+
+
+def restore(spark: SparkSession, path: str | Path, *, version: int | None = None, timestamp: str | None = None) -> Row:
+    """``RESTORE TABLE`` to ``version`` or ``timestamp``; returns the statement's metrics row."""
+    if (version is None) == (timestamp is None):
+        raise ValueError("restore needs exactly one of version and timestamp")
+    target = f"VERSION AS OF {int(version)}" if version is not None else f"TIMESTAMP AS OF '{_sql_string(str(timestamp))}'"
+    return spark.sql(f"RESTORE TABLE {sql_path(path)} TO {target}").first()
+
+
+def _require(spark: SparkSession, path: str | Path) -> None:
+    if not exists(spark, path):
+        raise DeltaTableMissing(f"there is no Delta table at {path}")
+
+
+def _properties_sql(properties: Mapping[str, str]) -> str:
+    return ", ".join(f"'{_sql_string(k)}' = '{_sql_string(v)}'" for k, v in properties.items())
+
+
+def _sql_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _normalize(expression: str) -> str:
+    return " ".join(expression.lower().replace("(", " ( ").replace(")", " ) ").split())

@@ -1,0 +1,181 @@
+"""The table registry's vocabulary: a :class:`Table` of :class:`Column` s, declared once per table.
+
+A table is declared with everything the platform needs to know about it, as dbt's
+``schema.yml`` or a Unity Catalog entry would hold it: its key ``[layer, name]`` (and so its path
+``<warehouse>/<layer>/<name>``), a one-line description, the domain it belongs to, its columns
+(name, Spark SQL type, nullability, description, tags), its physical layout (Delta partition
+column, Z-order or liquid clustering columns), table properties, CHECK constraints, an owner,
+and the small-file threshold maintenance watches.
+
+Assets take their key, description, kinds, tags, owners and ``dagster/column_schema`` from here;
+the IO manager and :mod:`lakehouse.delta` create the Delta table from here (so a table's
+properties and constraints exist before its first row); checks, maintenance, governance and the
+catalog iterate over :data:`lakehouse.tables.TABLES`.
+
+Tags on columns: ``key`` (part of the table's unique key), ``pii`` (personal data, see
+CONTRACT.md), ``lineage`` (where a row came from), ``partition`` (the Delta partition column).
+
+Example::
+
+    SALES = Table(
+        key=dg.AssetKey(["silver", "sales"]), domain="sales", description="Valid sales, one row per sale_id.",
+        columns=(Column("sale_id", "string", "Sale identifier.", nullable=False, tags={"key"}), ...),
+        partition_column="sale_date", zorder=("customer_id",),
+        constraints={"quantity_positive": "quantity > 0"},
+    )
+    SALES.schema          # a StructType, in column order
+    SALES.name            # 'silver.sales'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import dagster as dg
+from pyspark.sql import types as T
+
+PII, KEY, LINEAGE, PARTITION = "pii", "key", "lineage", "partition"
+COLUMN_TAGS = frozenset({PII, KEY, LINEAGE, PARTITION})
+DEFAULT_OWNER = "team:data-platform"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+_SIMPLE_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(), "bigint": T.LongType(), "int": T.IntegerType(), "double": T.DoubleType(),
+    "boolean": T.BooleanType(), "date": T.DateType(), "timestamp": T.TimestampType(), "binary": T.BinaryType(),
+}
+
+
+def spark_type(ddl: str) -> T.DataType:
+    """The Spark type of a DDL type string (``bigint``, ``array<string>``, ``map<string,bigint>``), without Spark.
+
+    Example::
+
+        spark_type("array<string>")   # ArrayType(StringType(), True)
+    """
+    text = ddl.strip().lower()
+    if text in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[text]
+    if text.startswith("array<") and text.endswith(">"):
+        return T.ArrayType(spark_type(text[6:-1]))
+    if text.startswith("map<") and text.endswith(">"):
+        key, _, value = text[4:-1].partition(",")
+        return T.MapType(spark_type(key), spark_type(value))
+    raise ValueError(f"unsupported column type {ddl!r}: use one of {sorted(_SIMPLE_TYPES)}, array<...> or map<...,...>")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: Spark SQL ``type`` (``bigint``, ``array<string>``, ...), meaning, nullability, tags.
+
+    ``derived_from`` names the upstream columns this one is computed from, as ``layer/table.column``
+    (or ``landing/<source>.<field>`` for a landed field); it is the column lineage the assets record.
+    """
+
+    name: str
+    type: str
+    description: str
+    nullable: bool = True
+    tags: frozenset[str] = field(default_factory=frozenset)
+    derived_from: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        spark_type(self.type)  # fails at load naming the type
+        object.__setattr__(self, "tags", frozenset(self.tags))
+        object.__setattr__(self, "derived_from", tuple(self.derived_from))
+        if not _IDENTIFIER.match(self.name):
+            raise ValueError(f"column name {self.name!r} is not a lower_snake_case identifier")
+        unknown = self.tags - COLUMN_TAGS
+        if unknown:
+            raise ValueError(f"column {self.name}: unknown tags {sorted(unknown)}; known: {sorted(COLUMN_TAGS)}")
+        if not self.description.strip():
+            raise ValueError(f"column {self.name} needs a description")
+
+    @property
+    def data_type(self) -> T.DataType:
+        return spark_type(self.type)
+
+    @property
+    def is_pii(self) -> bool:
+        return PII in self.tags
+
+
+@dataclass(frozen=True)
+class Table:
+    """One Delta table of the lakehouse, declared once (see the module docstring)."""
+
+    key: dg.AssetKey
+    description: str
+    domain: str
+    columns: tuple[Column, ...]
+    partition_column: str | None = None
+    zorder: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()
+    properties: Mapping[str, str] = field(default_factory=dict)
+    constraints: Mapping[str, str] = field(default_factory=dict)
+    owner: str = DEFAULT_OWNER
+    max_files_per_partition: int = 32
+    min_average_file_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "zorder", tuple(self.zorder))
+        object.__setattr__(self, "cluster_by", tuple(self.cluster_by))
+        where = self.name
+        if len(self.key.path) != 2 or not all(_IDENTIFIER.match(p) for p in self.key.path):
+            raise ValueError(f"table key {self.key.to_user_string()} is not [layer, table] in lower_snake_case")
+        names = [c.name for c in self.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{where}: columns declared twice: {repeated}")
+        for role, columns in (("partition", [self.partition_column] if self.partition_column else []),
+                              ("zorder", self.zorder), ("cluster_by", self.cluster_by)):
+            unknown = [c for c in columns if c not in names]
+            if unknown:
+                raise ValueError(f"{where}: {role} column(s) {unknown} are not declared columns")
+        if self.cluster_by and (self.partition_column or self.zorder):
+            raise ValueError(f"{where}: liquid clustering (cluster_by) cannot be combined with partitioning or Z-order")
+        if "\n" in self.description or not self.description.strip():
+            raise ValueError(f"{where}: the description must be one non-empty line")
+
+    @property
+    def name(self) -> str:
+        """``layer.table``, as a SQL endpoint and messages name it."""
+        return ".".join(self.key.path)
+
+    @property
+    def layer(self) -> str:
+        return self.key.path[0]
+
+    @property
+    def schema(self) -> T.StructType:
+        """The declared columns as a Spark schema, in order."""
+        return T.StructType([T.StructField(c.name, c.data_type, c.nullable) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}; declared: {self.column_names}")
+
+    def columns_tagged(self, tag: str) -> list[Column]:
+        return [c for c in self.columns if tag in c.tags]
+
+    @property
+    def key_columns(self) -> list[str]:
+        return [c.name for c in self.columns_tagged(KEY)]
+
+    @property
+    def has_pii(self) -> bool:
+        return any(c.is_pii for c in self.columns)
+
+    @property
+    def daily(self) -> bool:
+        """Daily partitioned in Dagster (partition column ``sale_date``), not only in Delta."""
+        return self.partition_column == "sale_date"
