@@ -77,7 +77,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
             alert_on_failed_error_checks,
             *build_landing_sensors(
                 partitions, sales_job=job["sales_pipeline"], customer_job=job["customer_dimension"],
-                clickstream_job=job.get("clickstream"), running=settings.landing_sensors,
+                clickstream_job=job["clickstream"], reference_job=job["reference_data"], running=settings.landing_sensors,
             ),
         ],
         resources={

@@ -1,4 +1,4 @@
-"""Landing-zone sensors: new files in ``sales/``, ``customers_cdc/`` and ``clickstream/`` request runs that read them.
+"""Landing-zone sensors: new files in ``sales/``, ``customers_cdc/``, ``clickstream/``, ``stores/`` and ``products/`` request runs that read them.
 
 A tick lists folders with :func:`os.scandir` in plain Python (no Spark, no file is opened) and
 compares each folder with the cursor; thousands of files take a few milliseconds. Only visible
@@ -56,6 +56,7 @@ from lakehouse.partitions import partition_label
 from lakehouse.resources.landing import LandingZone
 
 SALES, CDC, CLICKSTREAM = "sales", "customers_cdc", "clickstream"
+REFERENCE_FOLDERS = ("stores", "products")
 NEW_FILES_TAG = "lakehouse/new_files"
 CDC_BRONZE_ASSETS = (BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES)
 CURSOR_VERSION = 1
@@ -84,6 +85,20 @@ def list_files(folder: str | os.PathLike) -> list[str]:
     try:
         with os.scandir(folder) as entries:
             return sorted(e.name for e in entries if e.name.endswith(".json") and not _hidden(e.name) and e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def list_versions(folder: str | os.PathLike, suffix: str = ".csv") -> list[str]:
+    """``name:size:mtime_ns`` of the visible ``*<suffix>`` files of ``folder``: also changes when a file is replaced.
+
+    Reference files (``stores/stores.csv``) may be delivered again under the same name, so for
+    them a file's identity is its name, size and modification time, not its name alone.
+    """
+    try:
+        with os.scandir(folder) as entries:
+            found = [e for e in entries if e.name.endswith(suffix) and not _hidden(e.name) and e.is_file()]
+            return sorted(f"{e.name}:{e.stat().st_size}:{e.stat().st_mtime_ns}" for e in found)
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -200,11 +215,12 @@ def build_landing_sensors(
     sales_job: JobTarget,
     customer_job: JobTarget,
     clickstream_job: JobTarget | dg.AssetSelection | None = None,
+    reference_job: JobTarget | None = None,
     cdc_bronze_assets: Sequence[dg.AssetKey] = CDC_BRONZE_ASSETS,
     customer_dimension: dg.AssetKey = SILVER_DIM_CUSTOMER,
     running: bool = True,
 ) -> list[dg.SensorDefinition]:
-    """The landing sensors: sales days, the customer change feed and, if given a target, the clickstream.
+    """The landing sensors: sales days, the customer change feed and, if given their targets, reference data and the clickstream.
 
     ``running=False`` declares them stopped (env ``LAKEHOUSE_LANDING_SENSORS=off``): turn them on in the UI.
 
@@ -252,8 +268,26 @@ def build_landing_sensors(
             requests.append(_folder_request(CDC, changes[CDC], asset_selection=selection))
         return _result(context, requests, cursor, CDC, changes)
 
+    sensors = [sales_landing_sensor, customers_cdc_sensor]
+    if reference_job is not None:
+
+        @dg.sensor(
+            name="reference_landing_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=status,
+            description=f"Watches landing stores/*.csv and products/*.csv: a new or re-delivered file requests {_name(reference_job)}.",
+            **_target(reference_job),
+        )
+        def reference_landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
+            listing = {folder: list_versions(Path(landing.root) / folder) for folder in REFERENCE_FOLDERS}
+            changes, cursor = new_files(listing, load_cursor(context.cursor))
+            requests = []
+            if changes:  # one run reads every reference file, whichever changed
+                key = run_key("reference", {folder: change.state for folder, change in changes.items()})
+                requests.append(dg.RunRequest(run_key=key, tags={NEW_FILES_TAG: str(sum(c.new_files for c in changes.values()))}))
+            return _result(context, requests, cursor, "stores/ and products", changes)
+
+        sensors.append(reference_landing_sensor)
     if clickstream_job is None:
-        return [sales_landing_sensor, customers_cdc_sensor]
+        return sensors
 
     @dg.sensor(
         name="clickstream_sensor", minimum_interval_seconds=INTERVAL_SECONDS, default_status=status,
@@ -267,7 +301,7 @@ def build_landing_sensors(
         requests = [_folder_request(CLICKSTREAM, changes[CLICKSTREAM])] if changes else []
         return _result(context, requests, cursor, CLICKSTREAM, changes)
 
-    return [sales_landing_sensor, customers_cdc_sensor, clickstream_sensor]
+    return [*sensors, clickstream_sensor]
 
 
 def _folder_request(folder: str, change: FolderChange, **request) -> dg.RunRequest:

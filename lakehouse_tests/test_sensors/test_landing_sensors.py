@@ -42,12 +42,18 @@ def bronze_clickstream() -> None: ...
 
 SALES_JOB = dg.define_asset_job("sales_pipeline", selection=[bronze_sales])
 CUSTOMER_JOB = dg.define_asset_job("customer_dimension", selection=[bronze_customers_cdc, dim_customer])
+@dg.asset(key=["silver", "stores"])
+def stores() -> None: ...
+
+
 CLICKSTREAM_JOB = dg.define_asset_job("clickstream", selection=[bronze_clickstream])
+REFERENCE_JOB = dg.define_asset_job("reference_data", selection=[stores])
 
 
 def sensors(partitions_def=DAILY) -> dict[str, dg.SensorDefinition]:
     built = build_landing_sensors(
-        partitions_def, sales_job=SALES_JOB, customer_job=CUSTOMER_JOB, clickstream_job=CLICKSTREAM_JOB
+        partitions_def, sales_job=SALES_JOB, customer_job=CUSTOMER_JOB, clickstream_job=CLICKSTREAM_JOB,
+        reference_job=REFERENCE_JOB,
     )
     return {sensor.name: sensor for sensor in built}
 
@@ -185,6 +191,19 @@ def test_clickstream_makes_one_request_per_tick_whatever_the_number_of_files(tmp
     assert tick(tmp_path, "clickstream_sensor", cursor=second.cursor).run_requests == []
 
 
+def test_reference_files_request_one_run_and_a_redelivered_file_with_the_same_name_another(tmp_path):
+    (tmp_path / "stores").mkdir()
+    (tmp_path / "stores" / "stores.csv").write_text("store_id,store_name,city,region\n1,One,Oslo,North\n")
+    land(tmp_path, "products", "products_2025-01-01.csv", "products_2025-01-02.csv")
+    first = tick(tmp_path, "reference_landing_sensor")
+    assert [r.tags[NEW_FILES_TAG] for r in first.run_requests] == ["3"]
+    assert tick(tmp_path, "reference_landing_sensor", cursor=first.cursor).run_requests == []
+    # the store list delivered again under the same name (new content): one more run
+    (tmp_path / "stores" / "stores.csv").write_text("store_id,store_name,city,region\n1,One,Oslo,North\n2,Two,Bergen,West\n")
+    second = tick(tmp_path, "reference_landing_sensor", cursor=first.cursor)
+    assert len(second.run_requests) == 1 and second.run_requests[0].run_key != first.run_requests[0].run_key
+
+
 def test_thousands_of_files_over_a_month_are_one_backfill_and_late_files_are_counted(tmp_path):
     for n in range(1, 31):
         land(tmp_path, f"sales/{day(n)}", *(f"part-{i:04d}.json" for i in range(100)))
@@ -205,8 +224,8 @@ def test_requests_resolve_against_the_jobs_as_the_daemon_does(tmp_path, instance
     land(tmp_path, "customers_cdc", "cdc-1.json")
     landing = LandingZone(root=str(tmp_path))
     defs = dg.Definitions(
-        assets=[bronze_sales, bronze_customers_cdc, dim_customer, bronze_clickstream],
-        jobs=[SALES_JOB, CUSTOMER_JOB, CLICKSTREAM_JOB],
+        assets=[bronze_sales, bronze_customers_cdc, dim_customer, bronze_clickstream, stores],
+        jobs=[SALES_JOB, CUSTOMER_JOB, CLICKSTREAM_JOB, REFERENCE_JOB],
         sensors=list(sensors().values()),
         resources={"landing": landing},
     )
