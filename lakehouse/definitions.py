@@ -43,6 +43,8 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             "reference_data", selection=REFERENCE_TABLES, description="Stores and the product dimension (SCD1) from their files.",
+            # Small, and what the sales checks look stores up in: queued runs of it start first.
+            tags={"dagster/priority": "10"},
         ),
         dg.define_asset_job(
             "clickstream", selection=CLICKSTREAM_TABLES, tags=serial_tags("clickstream"),
