@@ -1,13 +1,19 @@
-"""The one assembly point: settings from the environment → resources, assets, jobs → ``defs``."""
+"""The one assembly point: settings → resources, assets, checks, jobs, sensors → ``Definitions``.
+
+:func:`build_definitions` is the factory (tests and CLIs call it with their own settings);
+``defs`` is what ``dagster dev`` and the ``dagster`` CLI load. It is built lazily, when Dagster
+loads it, so importing this module reads no environment.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import dagster as dg
 
+from lakehouse import tables
 from lakehouse.assets import build_assets
-from lakehouse.assets import keys
 from lakehouse.checks import build_checks
-from lakehouse.checks.definitions import build_dimension_checks
 from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
@@ -15,45 +21,52 @@ from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_
 from lakehouse.sensors.landing import build_landing_sensors
 from lakehouse.settings import LakehouseSettings
 
-SALES_TABLES = dg.AssetSelection.assets(
-    keys.BRONZE_SALES, keys.BRONZE_SALES_REJECTS, keys.SILVER_SALES, keys.SILVER_SALES_QUARANTINE, keys.GOLD_DAILY_SALES
-)
-CUSTOMER_TABLES = dg.AssetSelection.assets(
-    keys.BRONZE_CUSTOMERS_CDC, keys.BRONZE_CUSTOMERS_CDC_REJECTS, keys.BRONZE_CUSTOMERS_CDC_FILES, keys.SILVER_DIM_CUSTOMER
-)
-CLICKSTREAM_TABLES = dg.AssetSelection.assets(keys.BRONZE_CLICKSTREAM, keys.BRONZE_CLICKSTREAM_REJECTS, keys.GOLD_HOURLY_EVENTS)
-REFERENCE_TABLES = dg.AssetSelection.assets(keys.SILVER_STORES, keys.SILVER_DIM_PRODUCT, keys.SILVER_DIM_PRODUCT_REJECTS)
-
 
 def serial_tags(name: str) -> dict[str, str]:
     """Tags that keep runs of one job one at a time (dagster.yaml limits each ``lakehouse/serial`` value to 1 run)."""
     return {"lakehouse/serial": name}
 
 
+@dataclass(frozen=True)
+class DomainJob:
+    """The job that materializes every table of one domain of the registry."""
+
+    name: str
+    description: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+# One job per domain of lakehouse/tables; daily-partitioned and unpartitioned tables run in separate jobs.
+DOMAIN_JOBS = {
+    "sales": DomainJob("sales_pipeline", "Sales from landing to gold: bronze → silver → gold for the chosen days."),
+    "customers": DomainJob(
+        "customer_dimension", "New change-feed files into bronze, then the customer SCD2 dimension, for the customers that changed.",
+        serial_tags("customer_dimension"),
+    ),
+    # Small, and what the sales checks look stores up in: queued runs of it start first.
+    "reference": DomainJob("reference_data", "Stores and the product dimension (SCD1) from their files.",
+                           {"dagster/priority": "10"}),
+    "clickstream": DomainJob(
+        "clickstream", "Newly landed clickstream files into bronze (Structured Streaming, availableNow), then gold/hourly_events.",
+        serial_tags("clickstream"),
+    ),
+    "revenue": DomainJob("customer_revenue", "Revenue by customer city for the chosen days, point-in-time against silver/dim_customer."),
+}
+
+
+def domain_selection(domain: str) -> dg.AssetSelection:
+    """Every registered table of ``domain``."""
+    return dg.AssetSelection.assets(*[t.key for t in tables.TABLES.values() if t.domain == domain])
+
+
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    """Jobs by what they move; daily-partitioned and unpartitioned tables run in separate jobs."""
+    """One job per domain of the registry (see :data:`DOMAIN_JOBS`)."""
+    unknown = {t.domain for t in tables.TABLES.values()} - set(DOMAIN_JOBS)
+    if unknown:
+        raise ValueError(f"domains without a job in DOMAIN_JOBS: {sorted(unknown)}")
     return [
-        dg.define_asset_job(
-            "sales_pipeline", selection=SALES_TABLES,
-            description="Sales from landing to gold: bronze → silver → gold for the chosen days.",
-        ),
-        dg.define_asset_job(
-            "customer_dimension", selection=CUSTOMER_TABLES, tags=serial_tags("customer_dimension"),
-            description="New change-feed files into bronze, then the customer SCD2 dimension, for the customers that changed.",
-        ),
-        dg.define_asset_job(
-            "reference_data", selection=REFERENCE_TABLES, description="Stores and the product dimension (SCD1) from their files.",
-            # Small, and what the sales checks look stores up in: queued runs of it start first.
-            tags={"dagster/priority": "10"},
-        ),
-        dg.define_asset_job(
-            "clickstream", selection=CLICKSTREAM_TABLES, tags=serial_tags("clickstream"),
-            description="Newly landed clickstream files into bronze (Structured Streaming, availableNow), then gold/hourly_events.",
-        ),
-        dg.define_asset_job(
-            "customer_revenue", selection=dg.AssetSelection.assets(keys.GOLD_REVENUE_BY_CITY),
-            description="Revenue by customer city for the chosen days, point-in-time against silver/dim_customer.",
-        ),
+        dg.define_asset_job(job.name, selection=domain_selection(domain), description=job.description, tags=job.tags or None)
+        for domain, job in DOMAIN_JOBS.items()
     ]
 
 
@@ -66,7 +79,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     job = {j.name: j for j in jobs}
     return dg.Definitions(
         assets=build_assets(partitions),
-        asset_checks=[*build_checks(partitions), *build_dimension_checks()],
+        asset_checks=build_checks(partitions),
         jobs=jobs,
         sensors=[
             dg.AutomationConditionSensorDefinition(
@@ -95,4 +108,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(LakehouseSettings.from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The lakehouse as ``dagster dev`` runs it: settings from ``LAKEHOUSE_*`` variables."""
+    return build_definitions(LakehouseSettings.from_env())

@@ -28,11 +28,11 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pyspark.errors import AnalysisException
+from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
@@ -50,7 +50,7 @@ class DeltaTableMissing(LookupError):
 
 @dataclass(frozen=True)
 class Commit:
-    """One entry of a table's Delta history."""
+    """One entry of a table's Delta history (``timestamp`` in UTC)."""
 
     version: int
     operation: str
@@ -68,7 +68,7 @@ class Commit:
         return cls(
             version=int(row["version"]),
             operation=row["operation"],
-            timestamp=row["timestamp"],
+            timestamp=datetime.fromtimestamp(row["_millis"] / 1000, timezone.utc),
             metrics={k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v and v.lstrip("-").isdigit()},
             parameters=dict(row["operationParameters"] or {}),
             user_metadata=user if isinstance(user, dict) else {"value": user},
@@ -206,7 +206,9 @@ def history(spark: SparkSession, path: str | Path, limit: int | None = None) -> 
     """The table's commits, newest first (``limit`` of them)."""
     _require(spark, path)
     query = f"DESCRIBE HISTORY {sql_path(path)}" + (f" LIMIT {int(limit)}" if limit else "")
-    return [Commit.from_row(row) for row in spark.sql(query).collect()]
+    # Commit times as epoch milliseconds: collected timestamps would be in the Python process's zone.
+    rows = spark.sql(query).withColumn("_millis", F.unix_millis("timestamp")).collect()
+    return [Commit.from_row(row) for row in rows]
 
 
 def commits_of(spark: SparkSession, path: str | Path, token: str, since_version: int | None = None) -> list[Commit]:
@@ -338,13 +340,66 @@ def read(spark: SparkSession, path: str | Path, *, version: int | None = None, t
     return reader.load(str(path))
 
 
-def overwrite(frame: DataFrame, path: str | Path, *, predicate: str | None = None, partition_by: str | None = None) -> None:
+def version_at(spark: SparkSession, path: str | Path, as_of: str | int) -> int:
+    """The version a time-travel setting means: a version number, or the last version committed at an ISO timestamp."""
+    text = str(as_of).strip()
+    commits = history(spark, path)
+    if text.isdigit():
+        version = int(text)
+        if not any(c.version == version for c in commits):
+            raise ValueError(f"{path} has no version {version}; its history holds {commits[-1].version}..{commits[0].version}")
+        return version
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{as_of!r} is neither a version number nor an ISO-8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)  # a time without a zone is UTC, like the lakehouse's session
+    before = [c for c in commits if c.timestamp <= moment]
+    if not before:
+        raise ValueError(f"{path} did not exist yet at {as_of} (its first commit is at {commits[-1].timestamp} UTC)")
+    return max(c.version for c in before)
+
+
+def missing_files(spark: SparkSession, path: str | Path, version: int) -> list[str]:
+    """Data files of ``version`` that are gone from storage (removed by VACUUM); checked for local tables only."""
+    if _local(path) is None:
+        return []
+    files = spark.read.format("delta").option("versionAsOf", int(version)).load(str(path)).inputFiles()
+    local = [(f, _local(f)) for f in files]
+    return [f for f, p in local if p is not None and not p.exists()]
+
+
+def readable_versions(spark: SparkSession, path: str | Path) -> list[int]:
+    """The versions whose data files are all still there, oldest first (VACUUM removes the oldest ones' files)."""
+    versions = sorted(c.version for c in history(spark, path))
+    low, high = 0, len(versions) - 1
+    while low < high:  # the first readable version; every later one is readable too
+        middle = (low + high) // 2
+        if missing_files(spark, path, versions[middle]):
+            low = middle + 1
+        else:
+            high = middle
+    return versions[low:]
+
+
+def overwrite(
+    frame: DataFrame, path: str | Path, *, predicate: str | None = None, partition_by: str | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> None:
     """Replace the rows matching ``predicate`` (``replaceWhere``), or all rows, with ``frame``.
 
     The whole-table case is a ``replaceWhere`` of ``true`` as well: a plain overwrite would reset
-    a table's liquid clustering. Delta refuses rows of ``frame`` outside ``predicate``.
+    a table's liquid clustering. Delta refuses rows of ``frame`` outside ``predicate``. A missing
+    table is created by the write, with ``properties`` (tables of the registry are created from
+    their declaration first, see :func:`create_table`).
     """
-    writer = frame.write.format("delta").mode("overwrite").option("replaceWhere", predicate or "true")
+    writer = frame.write.format("delta").mode("overwrite")
+    if predicate or exists(frame.sparkSession, path):
+        writer = writer.option("replaceWhere", predicate or "true")
+    else:
+        for key, value in (properties or {}).items():
+            writer = writer.option(key, value)
     if partition_by:
         writer = writer.partitionBy(partition_by)
     writer.save(str(path))
@@ -470,6 +525,20 @@ def restore(spark: SparkSession, path: str | Path, *, version: int | None = None
         raise ValueError("restore needs exactly one of version and timestamp")
     target = f"VERSION AS OF {int(version)}" if version is not None else f"TIMESTAMP AS OF '{_sql_string(str(timestamp))}'"
     return spark.sql(f"RESTORE TABLE {sql_path(path)} TO {target}").first()
+
+
+CONFLICTS = frozenset({
+    "DELTA_CONCURRENT_APPEND", "DELTA_CONCURRENT_DELETE_READ", "DELTA_CONCURRENT_DELETE_DELETE",
+    "DELTA_CONCURRENT_TRANSACTION", "DELTA_CONCURRENT_WRITE", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED",
+})
+
+
+def is_conflict(error: Exception) -> bool:
+    """Whether ``error`` is a Delta write conflict with a concurrent writer (safe to retry an idempotent write)."""
+    condition = error.getCondition() if isinstance(error, PySparkException) else None
+    if condition:
+        return condition.split(".")[0] in CONFLICTS
+    return "ConcurrentModificationException" in str(error) or "Concurrent" in type(error).__name__
 
 
 def _require(spark: SparkSession, path: str | Path) -> None:

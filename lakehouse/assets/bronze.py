@@ -3,18 +3,10 @@
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from lakehouse.assets.keys import (
-    BRONZE_CLICKSTREAM,
-    BRONZE_CLICKSTREAM_REJECTS,
-    BRONZE_CUSTOMERS_CDC,
-    BRONZE_CUSTOMERS_CDC_FILES,
-    BRONZE_CUSTOMERS_CDC_REJECTS,
-    BRONZE_SALES,
-    BRONZE_SALES_REJECTS,
-)
-from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
+from lakehouse import tables
+from lakehouse.assets.declared import table_out, table_spec
+from lakehouse.assets.policies import FILE_READ_RETRY
 from lakehouse.ingest import read_json_lines
 from lakehouse.ingest.incremental import ingest_new_files
 from lakehouse.partitions import SINGLE_RUN
@@ -22,53 +14,20 @@ from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.streaming import run_bronze_clickstream
 from lakehouse.streaming.metadata import stream_metadata
 
-LAYER = "bronze"
-SALES_SCHEMA = T.StructType(
-    [
-        T.StructField("sale_id", T.StringType()),
-        T.StructField("customer_id", T.LongType()),
-        T.StructField("product_id", T.LongType()),
-        T.StructField("store_id", T.LongType()),
-        T.StructField("quantity", T.LongType()),
-        T.StructField("amount", T.DoubleType()),
-        T.StructField("discount", T.DoubleType()),
-        T.StructField("sale_ts", T.StringType()),
-    ]
-)
-CDC_SCHEMA = T.StructType(
-    [
-        T.StructField("customer_id", T.LongType()),
-        T.StructField("op", T.StringType()),
-        T.StructField("seq", T.LongType()),
-        T.StructField("event_ts", T.StringType()),
-        T.StructField("name", T.StringType()),
-        T.StructField("email", T.StringType()),
-        T.StructField("phone", T.StringType()),
-        T.StructField("city", T.StringType()),
-    ]
-)
-CDC_EVENT_KEY = ("customer_id", "seq")
+SALES_SCHEMA = tables.BRONZE_SALES.landed_schema("sales")
+CDC_SCHEMA = tables.BRONZE_CUSTOMERS_CDC.landed_schema("customers_cdc")
+CDC_EVENT_KEY = tuple(tables.BRONZE_CUSTOMERS_CDC.key_columns)
+CDC_TABLES = (tables.BRONZE_CUSTOMERS_CDC, tables.BRONZE_CUSTOMERS_CDC_REJECTS, tables.BRONZE_CUSTOMERS_CDC_FILES)
+CLICKSTREAM_TABLES = (tables.BRONZE_CLICKSTREAM, tables.BRONZE_CLICKSTREAM_REJECTS)
 _DAY_FOLDER = r"/sales/([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$"
 
 
 def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="bronze_sales",
-        outs={
-            "sales": daily_table_out(
-                BRONZE_SALES,
-                "Landed sales lines that parsed, columns as landed, with _rescued_data and source lineage.",
-                follows_upstream=False,
-            ),
-            "sales_rejects": daily_table_out(
-                BRONZE_SALES_REJECTS,
-                "Landed sales lines that are not JSON objects, with the raw line and the reason.",
-                follows_upstream=False,
-            ),
-        },
+        outs={"sales": table_out(tables.BRONZE_SALES), "sales_rejects": table_out(tables.BRONZE_SALES_REJECTS)},
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
-        group_name=LAYER,
         retry_policy=FILE_READ_RETRY,
     )
     def sales(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone):
@@ -77,52 +36,38 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         yield dg.Output(_with_sale_date(batch.records), output_name="sales", metadata={"files_read": len(files)})
         yield dg.Output(_with_sale_date(batch.rejects), output_name="sales_rejects")
 
-    @dg.multi_asset(
-        name="bronze_customers_cdc",
-        specs=[
-            dg.AssetSpec(BRONZE_CUSTOMERS_CDC, description="Customer change events, one row per distinct (customer_id, seq), as landed.",
-                         group_name=LAYER, kinds=KINDS),
-            dg.AssetSpec(BRONZE_CUSTOMERS_CDC_REJECTS, description="Change-feed lines that are not JSON objects, with the reason.",
-                         group_name=LAYER, kinds=KINDS),
-            dg.AssetSpec(BRONZE_CUSTOMERS_CDC_FILES, description="The change-feed files ingested so far, with their counts (the file log).",
-                         group_name=LAYER, kinds=KINDS),
-        ],
-        retry_policy=FILE_READ_RETRY,
-    )
+    @dg.multi_asset(name="bronze_customers_cdc", specs=[table_spec(t) for t in CDC_TABLES], retry_policy=FILE_READ_RETRY)
     def customers_cdc(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone, warehouse: Warehouse):
         """Reads only change-feed files not ingested yet; a re-delivered event is stored once."""
-        tables = (BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES)
-        before = {key: warehouse.version(key) for key in tables}
-        report = ingest_new_files(
-            spark.get_session(), landing.cdc_files(), CDC_SCHEMA, keys=CDC_EVENT_KEY,
-            table=str(warehouse.path(BRONZE_CUSTOMERS_CDC)), rejects=str(warehouse.path(BRONZE_CUSTOMERS_CDC_REJECTS)),
-            log=str(warehouse.path(BRONZE_CUSTOMERS_CDC_FILES)), run_id=context.run.run_id,
-        )
+        keys = [t.key for t in CDC_TABLES]
+        for key in keys:
+            warehouse.ensure(key)
+        events, rejects, log = (str(warehouse.path(key)) for key in keys)
+        with warehouse.tracked(*keys) as write:
+            report = ingest_new_files(spark.get_session(), landing.cdc_files(), CDC_SCHEMA, keys=CDC_EVENT_KEY,
+                                      table=events, rejects=rejects, log=log, run_id=context.run.run_id)
         context.log.info(f"customers_cdc: {report}")
-        for key, extra in ((BRONZE_CUSTOMERS_CDC, report.metadata()), (BRONZE_CUSTOMERS_CDC_REJECTS, {}), (BRONZE_CUSTOMERS_CDC_FILES, {})):
-            yield dg.MaterializeResult(asset_key=key, metadata={**extra, **warehouse.table_metadata(key, before[key])})
+        for key, extra in zip(keys, (report.metadata(), {}, {})):
+            yield dg.MaterializeResult(asset_key=key, metadata=warehouse.materialization(key, warehouse.result(write, key), **extra))
 
     @dg.multi_asset(
         name="bronze_clickstream",
-        specs=[
-            dg.AssetSpec(BRONZE_CLICKSTREAM, description="Click events, one row per distinct event_id, streamed from clickstream/ exactly once.",
-                         group_name=LAYER, kinds={"spark", "delta", "streaming"}),
-            dg.AssetSpec(BRONZE_CLICKSTREAM_REJECTS, description="Clickstream lines that are not JSON objects, with the reason.",
-                         group_name=LAYER, kinds=KINDS),
-        ],
+        specs=[table_spec(tables.BRONZE_CLICKSTREAM, kinds={"streaming"}), table_spec(tables.BRONZE_CLICKSTREAM_REJECTS)],
     )
     def clickstream(spark: SparkResource, landing: LandingZone, warehouse: Warehouse, streams: Streams):
         """Structured Streaming, availableNow: each run takes exactly the files landed since the last one (checkpointed)."""
-        before = {key: warehouse.version(key) for key in (BRONZE_CLICKSTREAM, BRONZE_CLICKSTREAM_REJECTS)}
-        report = run_bronze_clickstream(
-            spark.get_session(), landing.clickstream_folder(), str(warehouse.path(BRONZE_CLICKSTREAM)),
-            str(warehouse.path(BRONZE_CLICKSTREAM_REJECTS)), streams.checkpoint(BRONZE_CLICKSTREAM),
-            max_files_per_trigger=streams.max_files_per_trigger,
-        )
-        yield dg.MaterializeResult(asset_key=BRONZE_CLICKSTREAM,
-                                   metadata={**stream_metadata(report), **warehouse.table_metadata(BRONZE_CLICKSTREAM, before[BRONZE_CLICKSTREAM])})
-        yield dg.MaterializeResult(asset_key=BRONZE_CLICKSTREAM_REJECTS,
-                                   metadata={"rejects_read": report.rejects, **warehouse.table_metadata(BRONZE_CLICKSTREAM_REJECTS, before[BRONZE_CLICKSTREAM_REJECTS])})
+        events, rejects = (t.key for t in CLICKSTREAM_TABLES)
+        for key in (events, rejects):
+            warehouse.ensure(key)
+        with warehouse.tracked(events, rejects) as write:
+            report = run_bronze_clickstream(
+                spark.get_session(), landing.clickstream_folder(), str(warehouse.path(events)), str(warehouse.path(rejects)),
+                streams.checkpoint(events), max_files_per_trigger=streams.max_files_per_trigger,
+            )
+        yield dg.MaterializeResult(
+            asset_key=events, metadata=warehouse.materialization(events, warehouse.result(write, events), **stream_metadata(report)))
+        yield dg.MaterializeResult(
+            asset_key=rejects, metadata=warehouse.materialization(rejects, warehouse.result(write, rejects), rejects_read=report.rejects))
 
     return [sales, customers_cdc, clickstream]
 
@@ -130,3 +75,4 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
 def _with_sale_date(frame: DataFrame) -> DataFrame:
     """The business day is the landing folder's day (a row's own sale_ts may be wrong)."""
     return frame.withColumn("sale_date", F.to_date(F.regexp_extract("_source_file", _DAY_FOLDER, 1)))
+

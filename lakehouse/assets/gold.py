@@ -4,22 +4,18 @@ import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.keys import (
-    BRONZE_CLICKSTREAM,
-    GOLD_DAILY_SALES,
-    GOLD_HOURLY_EVENTS,
-    GOLD_REVENUE_BY_CITY,
-    SILVER_DIM_CUSTOMER,
-    SILVER_SALES,
-)
-from lakehouse.assets.policies import DAILY_FRESHNESS, FOLLOW_UPSTREAM, KINDS
+from lakehouse import tables
+from lakehouse.assets.declared import asset_args
+from lakehouse.checks.clickstream import DROPPED_TOTAL
+from lakehouse.assets.policies import DAILY_FRESHNESS, DERIVED_DAILY, FOLLOW_UPSTREAM, STREAM_FRESHNESS
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.resources import SparkResource, Streams, Warehouse
 from lakehouse.streaming import run_hourly_events
 from lakehouse.streaming.metadata import stream_metadata
 
-LAYER = "gold"
+SILVER_SALES, SILVER_DIM_CUSTOMER = tables.SILVER_SALES.key, tables.SILVER_DIM_CUSTOMER.key
+BRONZE_CLICKSTREAM, GOLD_HOURLY_EVENTS = tables.BRONZE_CLICKSTREAM.key, tables.GOLD_HOURLY_EVENTS.key
 
 # Gold has no quarantine: a broken aggregate fails the asset before anything is written.
 DAILY_SALES_EXPECTATIONS = ExpectationSet(
@@ -34,31 +30,14 @@ DAILY_SALES_EXPECTATIONS = ExpectationSet(
     quarantine=False,
 )
 
-DAILY_SALES_LINEAGE = dg.TableColumnLineage(
-    deps_by_column={
-        "sale_date": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="sale_date")],
-        "store_id": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="store_id")],
-        "revenue": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="net_amount")],
-        "transactions": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="sale_id")],
-        "units": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="quantity")],
-    }
-)
-
-
 def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.asset(
-        key=GOLD_DAILY_SALES,
+        **asset_args(tables.GOLD_DAILY_SALES, **DERIVED_DAILY),
         ins={"silver_sales": dg.AssetIn(key=SILVER_SALES)},
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
-        group_name=LAYER,
-        kinds=KINDS,
-        metadata={"partition_expr": "sale_date"},
-        automation_condition=FOLLOW_UPSTREAM,
-        freshness_policy=DAILY_FRESHNESS,
     )
     def daily_sales(context: dg.AssetExecutionContext, silver_sales: DataFrame) -> DataFrame:
-        """Revenue, transactions and units per store and day."""
         daily = silver_sales.groupBy("sale_date", "store_id").agg(
             F.sum("net_amount").alias("revenue"),
             F.count("sale_id").alias("transactions"),
@@ -66,26 +45,24 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         )
         checked = DAILY_SALES_EXPECTATIONS.evaluate(daily).persist()
         outcome = DAILY_SALES_EXPECTATIONS.outcome(checked, partitions=partition_label(context.partition_keys), by="sale_date")
-        context.add_output_metadata({"dagster/column_lineage": DAILY_SALES_LINEAGE, **outcome.metadata()})
+        context.add_output_metadata(outcome.metadata())
         for day, day_outcome in outcome.by_partition.items():
             context.add_asset_metadata(day_outcome.metadata(), partition_key=day)
         return DAILY_SALES_EXPECTATIONS.split(checked)[0]
 
     @dg.asset(
-        key=GOLD_REVENUE_BY_CITY,
+        **asset_args(
+            tables.GOLD_REVENUE_BY_CITY,
+            # A new sales day flows on; a dimension update does not restate every past day (see README).
+            automation_condition=FOLLOW_UPSTREAM.ignore(dg.AssetSelection.assets(SILVER_DIM_CUSTOMER)),
+            freshness_policy=DAILY_FRESHNESS,
+        ),
         ins={"silver_sales": dg.AssetIn(key=SILVER_SALES)},
         deps=[SILVER_DIM_CUSTOMER],
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
-        group_name=LAYER,
-        kinds=KINDS,
-        metadata={"partition_expr": "sale_date"},
-        # A new sales day flows on; a dimension update does not restate every past day (see README).
-        automation_condition=FOLLOW_UPSTREAM.ignore(dg.AssetSelection.assets(SILVER_DIM_CUSTOMER)),
-        freshness_policy=DAILY_FRESHNESS,
     )
     def revenue_by_city(context: dg.AssetExecutionContext, silver_sales: DataFrame, warehouse: Warehouse) -> DataFrame:
-        """Revenue per day and customer city, each sale joined to the customer version valid at sale_ts."""
         located = customer_version_at_sale(silver_sales, warehouse.read(SILVER_DIM_CUSTOMER)).persist()
         unmatched = located.where(F.col("version_found") == False).count()  # noqa: E712 (Column comparison)
         by_city = located.groupBy("sale_date", "city").agg(
@@ -93,34 +70,27 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
             F.count("sale_id").alias("transactions"),
             F.countDistinct("customer_id").alias("customers"),
         )
-        context.add_output_metadata({
-            "sales_without_customer_version": dg.MetadataValue.int(unmatched),
-            "dagster/column_lineage": REVENUE_BY_CITY_LINEAGE,
-        })
+        context.add_output_metadata({"sales_without_customer_version": dg.MetadataValue.int(unmatched)})
         return by_city
 
-    @dg.asset(key=GOLD_HOURLY_EVENTS, deps=[BRONZE_CLICKSTREAM], group_name=LAYER, kinds={"spark", "delta", "streaming"})
-    def hourly_events(spark: SparkResource, warehouse: Warehouse, streams: Streams) -> dg.MaterializeResult:
-        """Click events per hour and event_type (event time, watermark); events later than the watermark are counted as dropped."""
-        before = warehouse.version(GOLD_HOURLY_EVENTS)
-        report = run_hourly_events(
-            spark.get_session(), str(warehouse.path(BRONZE_CLICKSTREAM)), str(warehouse.path(GOLD_HOURLY_EVENTS)),
-            streams.checkpoint(GOLD_HOURLY_EVENTS), watermark=streams.watermark,
-        )
-        return dg.MaterializeResult(metadata={**stream_metadata(report), **warehouse.table_metadata(GOLD_HOURLY_EVENTS, before)})
+    @dg.asset(**asset_args(tables.GOLD_HOURLY_EVENTS, kinds={"streaming"}, freshness_policy=STREAM_FRESHNESS),
+              deps=[BRONZE_CLICKSTREAM])
+    def hourly_events(context: dg.AssetExecutionContext, spark: SparkResource, warehouse: Warehouse,
+                      streams: Streams) -> dg.MaterializeResult:
+        warehouse.ensure(GOLD_HOURLY_EVENTS)
+        with warehouse.tracked(GOLD_HOURLY_EVENTS) as write:
+            report = run_hourly_events(
+                spark.get_session(), str(warehouse.path(BRONZE_CLICKSTREAM)), str(warehouse.path(GOLD_HOURLY_EVENTS)),
+                streams.checkpoint(GOLD_HOURLY_EVENTS), watermark=streams.watermark,
+            )
+        # Late drops add up across runs, so the reconciliation check can account for every bronze event.
+        previous = context.instance.get_latest_materialization_event(GOLD_HOURLY_EVENTS)
+        earlier = previous.asset_materialization.metadata.get(DROPPED_TOTAL) if previous and previous.asset_materialization else None
+        total = (int(earlier.value) if earlier is not None else 0) + report.late_events_dropped
+        return dg.MaterializeResult(metadata=warehouse.materialization(
+            GOLD_HOURLY_EVENTS, write.result, **stream_metadata(report), **{DROPPED_TOTAL: dg.MetadataValue.int(total)}))
 
     return [daily_sales, revenue_by_city, hourly_events]
-
-
-REVENUE_BY_CITY_LINEAGE = dg.TableColumnLineage(
-    deps_by_column={
-        "sale_date": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="sale_date")],
-        "city": [dg.TableColumnDep(asset_key=SILVER_DIM_CUSTOMER, column_name="city")],
-        "revenue": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="net_amount")],
-        "transactions": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="sale_id")],
-        "customers": [dg.TableColumnDep(asset_key=SILVER_SALES, column_name="customer_id")],
-    }
-)
 
 
 def customer_version_at_sale(sales: DataFrame, dim_customer: DataFrame) -> DataFrame:

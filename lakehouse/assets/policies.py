@@ -1,4 +1,4 @@
-"""How tables keep up: automation conditions, freshness policies, retries, and the daily table output."""
+"""How tables keep up: automation conditions, freshness policies and retries."""
 
 from datetime import timedelta
 
@@ -16,16 +16,8 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound
 # Reading the landing zone can hit a file that is still being written or a flaky mount.
 FILE_READ_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
-KINDS = {"spark", "delta"}
+# The streaming gold table is refreshed whenever clicks land: WARN after 6 hours without, FAIL after a day.
+STREAM_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=24), warn_window=timedelta(hours=6))
 
-
-def daily_table_out(key: dg.AssetKey, description: str, follows_upstream: bool = True) -> dg.AssetOut:
-    """An output stored as a Delta table partitioned by ``sale_date``; derived tables follow upstream and are fresh daily."""
-    return dg.AssetOut(
-        key=key,
-        description=description,
-        metadata={"partition_expr": "sale_date"},
-        kinds=KINDS,
-        automation_condition=FOLLOW_UPSTREAM if follows_upstream else None,
-        freshness_policy=DAILY_FRESHNESS if follows_upstream else None,
-    )
+# What a derived daily table (silver, gold) does: follow its upstream partitions, be fresh daily.
+DERIVED_DAILY = {"automation_condition": FOLLOW_UPSTREAM, "freshness_policy": DAILY_FRESHNESS}

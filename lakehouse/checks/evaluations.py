@@ -212,3 +212,31 @@ def _drift(totals, rescued_counts: Mapping[str, int], schema: T.StructType, requ
             "runbook": "README.md → Runbooks → Schema drift",
         },
     )
+
+
+def totals_by_day(frame: DataFrame, sums: Mapping[str, str], column: str = "sale_date") -> dict[str, dict[str, float]]:
+    """Per day, ``{name: sum(column)}`` for each of ``sums`` (``"*"`` counts rows)."""
+    aggregates = [(F.count(F.lit(1)) if source == "*" else F.sum(source)).alias(name) for name, source in sums.items()]
+    return {str(r["_day"]): {name: float(r[name] or 0) for name in sums}
+            for r in frame.groupBy(F.col(column).cast("string").alias("_day")).agg(*aggregates).collect()}
+
+
+def reconcile_totals(
+    expected: Mapping[str, Mapping[str, float]], actual: Mapping[str, Mapping[str, float]], days: Sequence[str],
+    what: str, tolerance: float = 1e-6,
+) -> dict[str, dg.AssetCheckResult]:
+    """Per day, every total of ``actual`` equals ``expected``'s (relative ``tolerance`` for sums of doubles); ERROR otherwise."""
+    results = {}
+    for day in days:
+        want, got = expected.get(day, {}), actual.get(day, {})
+        names = sorted(set(want) | set(got))
+        off = [n for n in names if abs(want.get(n, 0.0) - got.get(n, 0.0)) > tolerance * max(1.0, abs(want.get(n, 0.0)))]
+        results[day] = dg.AssetCheckResult(
+            passed=not off,
+            severity=ERROR,
+            description=(f"{what} reconciles on {day}" if not off else
+                         f"{what} broken on {day}: " + ", ".join(f"{n} {got.get(n, 0.0):g} vs {want.get(n, 0.0):g}" for n in off)
+                         + ". Re-materialize the day; if it persists, compare the tables' Delta history."),
+            metadata={f"{n}_expected": want.get(n, 0.0) for n in names} | {f"{n}_actual": got.get(n, 0.0) for n in names},
+        )
+    return results

@@ -17,10 +17,13 @@ A crash after step 1 re-reads those files on the next run: their events are then
 duplicates in the log, and the table is unchanged. Files are identified by path; the landing
 contract says a file is never modified after it lands.
 
+The three tables must exist (the caller creates them from their declarations in
+:mod:`lakehouse.tables`); the writes are :func:`lakehouse.delta.insert_new` MERGEs.
+
 Example::
 
     report = ingest_new_files(
-        spark, list_landed(Path("data/landing/customers_cdc")), CDC_SCHEMA, keys=["customer_id", "seq"],
+        spark, list_landed(Path("data/landing/customers_cdc")), schema, keys=["customer_id", "seq"],
         table="wh/bronze/customers_cdc", rejects="wh/bronze/customers_cdc_rejects", log="wh/bronze/customers_cdc_files",
         run_id=context.run_id,
     )
@@ -36,29 +39,12 @@ from functools import reduce
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse import delta
 from lakehouse.ingest.json_lines import read_json_lines
-
-FILE_LOG_SCHEMA = T.StructType(
-    [
-        T.StructField("file", T.StringType(), False),
-        T.StructField("size", T.LongType()),
-        T.StructField("modified", T.TimestampType()),
-        T.StructField("lines", T.LongType()),
-        T.StructField("records", T.LongType()),
-        T.StructField("rejects", T.LongType()),
-        T.StructField("new_rows", T.LongType()),
-        T.StructField("duplicate_rows", T.LongType()),
-        T.StructField("run_id", T.StringType()),
-        T.StructField("logged_at", T.TimestampType()),
-    ]
-)
-# The events table publishes a change feed, so downstream tables read only what was added.
-EVENT_TABLE_PROPERTIES = {"delta.enableChangeDataFeed": "true"}
 
 
 @dataclass(frozen=True)
@@ -100,9 +86,9 @@ def list_landed(folder: Path, pattern: str = "*.json") -> list[LandedFile]:
 
 def logged_files(spark: SparkSession, log: str) -> set[str]:
     """Paths the file log holds (empty when the log does not exist yet)."""
-    if not DeltaTable.isDeltaTable(spark, log):
+    if not delta.exists(spark, log):
         return set()
-    return {row["file"] for row in spark.read.format("delta").load(log).select("file").collect()}
+    return {row["file"] for row in delta.read(spark, log).select("file").collect()}
 
 
 def ingest_new_files(
@@ -121,20 +107,16 @@ def ingest_new_files(
     pending = [f for f in landed if f.path not in done]
     batch = read_json_lines(spark, [f.path for f in pending], schema)
     first_copies = _first_copies(batch.records, keys)
-    create_table_if_missing(spark, table, batch.records.schema, properties=EVENT_TABLE_PROPERTIES)
-    create_table_if_missing(spark, rejects, batch.rejects.schema)
-    create_table_if_missing(spark, log, FILE_LOG_SCHEMA)
-    existing = spark.read.format("delta").load(table)
-    new = first_copies.alias("s").join(existing.alias("t"), _same_event(keys), "left_anti").persist()
+    existing = delta.read(spark, table)
+    new = first_copies.alias("s").join(existing.alias("t"), F.expr(_same_event(keys)), "left_anti").persist()
 
     per_file = _counts_by_file(
         lines=batch.records.unionByName(batch.rejects, allowMissingColumns=True),
         records=batch.records, rejects=batch.rejects, new=new,
     )
     if pending:
-        DeltaTable.forPath(spark, table).alias("t").merge(new.alias("s"), _same_event(keys)).whenNotMatchedInsertAll().execute()
-        same_line = "t._source_file = s._source_file AND t._source_line = s._source_line"
-        DeltaTable.forPath(spark, rejects).alias("t").merge(batch.rejects.alias("s"), same_line).whenNotMatchedInsertAll().execute()
+        delta.insert_new(spark, table, new, on=_same_event(keys))
+        delta.insert_new(spark, rejects, batch.rejects, on=SAME_LINE)
         _log_files(spark, log, pending, per_file, run_id)
     totals = {name: sum(counts.get(name, 0) for counts in per_file.values()) for name in ("lines", "records", "rejects", "new_rows")}
     return IngestReport(
@@ -153,12 +135,14 @@ def _first_copies(records: DataFrame, keys: Sequence[str]) -> DataFrame:
     return ranked.where("_copy = 1").drop("_copy")
 
 
-def _same_event(keys: Sequence[str]) -> Column:
-    """Same key (null-safe), and for a key with a null part, the same file and line."""
-    same_key = reduce(Column.__and__, [F.col(f"t.{k}").eqNullSafe(F.col(f"s.{k}")) for k in keys])
-    complete = reduce(Column.__and__, [F.col(f"s.{k}").isNotNull() for k in keys])
-    same_line = (F.col("t._source_file") == F.col("s._source_file")) & (F.col("t._source_line") == F.col("s._source_line"))
-    return same_key & (complete | same_line)
+SAME_LINE = "t._source_file = s._source_file AND t._source_line = s._source_line"
+
+
+def _same_event(keys: Sequence[str]) -> str:
+    """Same key (null-safe), and for a key with a null part, the same file and line (target ``t``, source ``s``)."""
+    same_key = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    complete = " AND ".join(f"s.`{k}` IS NOT NULL" for k in keys)
+    return f"{same_key} AND (({complete}) OR ({SAME_LINE}))"
 
 
 def _counts_by_file(**frames: DataFrame) -> dict[str, dict[str, int]]:
@@ -177,30 +161,6 @@ def _local_path(uri: str) -> str:
     return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
 
 
-def create_table_if_missing(
-    spark: SparkSession,
-    path: str,
-    schema: T.StructType,
-    *,
-    properties: dict[str, str] | None = None,
-    partitioned_by: str | None = None,
-) -> None:
-    """Create an empty Delta table at ``path`` unless one is there, so MERGEs and streams have a target.
-
-    Example::
-
-        create_table_if_missing(spark, "wh/bronze/clickstream", BRONZE_SCHEMA, partitioned_by="event_date")
-    """
-    if DeltaTable.isDeltaTable(spark, path):
-        return
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-    for key, value in (properties or {}).items():
-        builder = builder.property(key, value)
-    if partitioned_by:
-        builder = builder.partitionedBy(partitioned_by)
-    builder.execute()
-
-
 def _log_files(spark: SparkSession, log: str, files: Sequence[LandedFile], counts: dict[str, dict[str, int]], run_id: str) -> None:
     now = datetime.now(timezone.utc)
     rows = [
@@ -208,5 +168,5 @@ def _log_files(spark: SparkSession, log: str, files: Sequence[LandedFile], count
          counts.get(f.path, {}).get("records", 0) - counts.get(f.path, {}).get("new_rows", 0), run_id, now)
         for f in files
     ]
-    frame = spark.createDataFrame(rows, FILE_LOG_SCHEMA)
-    DeltaTable.forPath(spark, log).alias("t").merge(frame.alias("s"), "t.file = s.file").whenNotMatchedInsertAll().execute()
+    frame = spark.createDataFrame(rows, delta.read(spark, log).schema)
+    delta.insert_new(spark, log, frame, on="t.file = s.file")

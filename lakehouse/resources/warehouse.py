@@ -1,30 +1,47 @@
-"""The warehouse: where each asset ``[layer, table]`` lives as a Delta table, and how to read it.
+"""The warehouse: where each registered table lives, how it is created, read (also as of a past version) and reported.
 
-The Delta IO manager writes through it and asset checks read through it, so both agree on
-paths and on partition filtering. Reads filter on the table's own partition column (from the
-Delta log), with validated keys, so Spark prunes files.
+Tables are declared in :mod:`lakehouse.tables`; a table with key ``[layer, name]`` lives at
+``<root>/<layer>/<name>``. The Delta IO manager writes through this resource and assets and
+checks read through it, so all agree on paths, partition filtering and time travel.
+
+**Reads** filter on the table's declared partition column with validated keys (Spark prunes
+files). Each read is pinned to one table version, recorded per step, and every materialization
+of that step lists them as ``input_versions``: what a result was computed from.
+
+**Time travel**: a run tagged ``lakehouse/as_of/<layer.table>`` = ``<version>`` or
+``<ISO timestamp>`` (set in the launchpad's tag editor, or ``--tags`` on the CLI) reads that
+table as it was then, to reproduce a past result. A version whose files VACUUM has removed is
+refused with the versions that can still be read.
 
 Example::
 
     warehouse = Warehouse(spark=SparkResource(), root="data/warehouse")
-    warehouse.read(dg.AssetKey(["silver", "sales"]), ["2025-01-01", "2025-01-02"]).count()
+    warehouse.read(tables.SILVER_SALES.key, ["2025-01-01", "2025-01-02"], daily).count()
+    with warehouse.tracked(key) as write:
+        ...                                    # MERGE, append
+    dg.MaterializeResult(metadata=warehouse.materialization(key, write.result))
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
-from delta.tables import DeltaTable
 from pydantic import Field
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from lakehouse import delta, tables
 from lakehouse.partitions import validate_keys
 from lakehouse.resources.spark import SparkResource
+from lakehouse.tables.registry import Table
+
+AS_OF_TAG = "lakehouse/as_of/"
+# Versions read per (run, step), in this run worker process: a run's steps run one after another in it.
+_READS: dict[tuple[str, str], dict[str, int]] = {}
 
 
 def table_name(asset_key: dg.AssetKey) -> str:
@@ -33,10 +50,14 @@ def table_name(asset_key: dg.AssetKey) -> str:
 
 
 class Warehouse(dg.ConfigurableResource):
-    """Locates and reads the lakehouse's Delta tables."""
+    """Locates, creates, reads and reports the lakehouse's Delta tables."""
 
     spark: SparkResource
     root: str = Field(description="Root folder (or URI) of the warehouse; tables live at <root>/<layer>/<table>.")
+
+    def table(self, asset_key: dg.AssetKey) -> Table:
+        """The registry's declaration of the table."""
+        return tables.table(asset_key)
 
     def path(self, asset_key: dg.AssetKey) -> Path:
         """``<root>/<layer>/<table>`` for an asset key ``[layer, table]``."""
@@ -45,7 +66,15 @@ class Warehouse(dg.ConfigurableResource):
         return Path(self.root) / asset_key.path[0] / asset_key.path[1]
 
     def exists(self, asset_key: dg.AssetKey) -> bool:
-        return DeltaTable.isDeltaTable(self.spark.get_session(), str(self.path(asset_key)))
+        return delta.exists(self.spark.get_session(), self.path(asset_key))
+
+    def ensure(self, asset_key: dg.AssetKey) -> None:
+        """Create the table from its declaration, or bring an existing one up to it (columns, properties, constraints)."""
+        delta.create_table(self.spark.get_session(), self.table(asset_key), self.path(asset_key))
+
+    def version(self, asset_key: dg.AssetKey) -> int | None:
+        """The table's latest Delta version, or None when there is no table yet."""
+        return delta.latest_version(self.spark.get_session(), self.path(asset_key))
 
     def read(
         self,
@@ -53,7 +82,7 @@ class Warehouse(dg.ConfigurableResource):
         partition_keys: Sequence[str] | None = None,
         partitions_def: dg.PartitionsDefinition | None = None,
     ) -> DataFrame:
-        """The table, or only ``partition_keys`` of it; fails naming the table when it does not exist."""
+        """The table (or only ``partition_keys`` of it) at one version; fails naming the table when it does not exist."""
         spark = self.spark.get_session()
         path = self.path(asset_key)
         if not self.exists(asset_key):
@@ -64,99 +93,125 @@ class Warehouse(dg.ConfigurableResource):
                     + (f" for partitions {list(partition_keys)}." if partition_keys else ".")
                 ),
             )
-        frame = spark.read.format("delta").load(str(path))
+        version = self._pinned_version(asset_key)
+        frame = delta.read(spark, path, version=version)
+        _record_read(table_name(asset_key), version)
         if partition_keys is None:
             return frame
-        column = self.partition_column(asset_key)
+        column = self.table(asset_key).partition_column
+        if column is None:
+            raise dg.Failure(description=f"{table_name(asset_key)} is not partitioned; read it without partition keys")
         values = validate_keys(partition_keys, partitions_def)
         if values and isinstance(values[0], date) and frame.schema[column].dataType.simpleString() != "date":
             values = [v.isoformat() for v in values]
         return frame.where(F.col(column).isin(list(values)))
 
-    def version(self, asset_key: dg.AssetKey) -> int | None:
-        """The table's latest Delta version, or None when there is no table yet.
+    @contextmanager
+    def tracked(self, *asset_keys: dg.AssetKey, **user_metadata: object) -> Iterator[delta.TrackedWrite]:
+        """:func:`lakehouse.delta.tracked` for these tables: afterwards ``write.results[path]`` are their own commits."""
+        with delta.tracked(self.spark.get_session(), *(str(self.path(k)) for k in asset_keys), **user_metadata) as write:
+            yield write
 
-        Take it before an asset writes a table itself, and hand it to :meth:`table_metadata`.
+    def result(self, write: delta.TrackedWrite, asset_key: dg.AssetKey) -> delta.WriteResult:
+        """The commits ``write`` made to the table ``asset_key``."""
+        return write.results[str(self.path(asset_key))]
+
+    def materialization(self, asset_key: dg.AssetKey, write: delta.WriteResult, **extra: object) -> dict[str, object]:
+        """Metadata of a materialization that wrote the table itself: rows, location, schema, this write's commits, inputs.
+
+        ``dagster/row_count`` is the rows of the whole table (Delta answers it from its log).
+        ``extra`` (the asset's own figures) comes first, so the keys here win on a clash.
         """
-        if not self.exists(asset_key):
-            return None
-        return DeltaTable.forPath(self.spark.get_session(), str(self.path(asset_key))).history(1).collect()[0]["version"]
-
-    def table_metadata(self, asset_key: dg.AssetKey, since_version: int | None) -> dict[str, object]:
-        """Materialization metadata of a table an asset wrote itself (MERGE, append), since ``since_version``.
-
-        ``dagster/row_count`` is the rows of the whole table (Delta answers the count from its
-        log), plus the schema and URI. The commits after ``since_version`` are this write's: their
-        files and bytes are summed; when there is none, the metadata says the run changed nothing
-        (``delta_operation`` "none") instead of repeating an older commit's figures.
-        """
-        path = self.path(asset_key)
-        spark = self.spark.get_session()
-        frame = spark.read.format("delta").load(str(path))
-        history = DeltaTable.forPath(spark, str(path)).history()
-        if since_version is not None:
-            history = history.where(F.col("version") > since_version)
-        commits = history.orderBy("version").collect()
+        frame = delta.read(self.spark.get_session(), self.path(asset_key))
         return {
+            **extra,
             "dagster/row_count": dg.MetadataValue.int(frame.count()),
-            **location_metadata(asset_key, path, frame.schema),
-            **(commits_metadata(commits) if commits else unchanged_metadata(since_version)),
+            **self.location_metadata(asset_key),
+            **write_metadata(write),
+            **input_versions_metadata(),
         }
 
-    def partition_column(self, asset_key: dg.AssetKey) -> str:
-        """The table's (single) partition column, from its Delta log."""
-        detail = DeltaTable.forPath(self.spark.get_session(), str(self.path(asset_key))).detail().collect()[0]
-        columns = detail["partitionColumns"]
-        if len(columns) != 1:
-            raise dg.Failure(description=f"{table_name(asset_key)} is partitioned by {columns}, expected one column")
-        return columns[0]
+    def location_metadata(self, asset_key: dg.AssetKey) -> dict[str, object]:
+        """``dagster/table_name``, ``dagster/uri`` of the table."""
+        return {
+            "dagster/table_name": table_name(asset_key),
+            "dagster/uri": dg.MetadataValue.url(self.path(asset_key).resolve().as_uri()),
+        }
+
+    def _pinned_version(self, asset_key: dg.AssetKey) -> int:
+        """The version this read uses: the run's ``lakehouse/as_of/<table>`` tag if set, else the latest."""
+        spark, path, name = self.spark.get_session(), self.path(asset_key), table_name(asset_key)
+        wanted = _as_of_tags().get(name)
+        if wanted is None:
+            return delta.latest_version(spark, path) or 0
+        try:
+            version = delta.version_at(spark, path, wanted)
+        except ValueError as error:
+            raise dg.Failure(description=f"Tag {AS_OF_TAG}{name}={wanted!r}: {error}") from None
+        missing = delta.missing_files(spark, path, version)
+        if missing:
+            readable = delta.readable_versions(spark, path)
+            raise dg.Failure(
+                description=(
+                    f"Tag {AS_OF_TAG}{name}={wanted!r}: version {version} of {name} can no longer be read, VACUUM "
+                    f"removed {len(missing)} of its files (e.g. {missing[0]}). Versions still readable: "
+                    f"{readable[0]}..{readable[-1]}. Pick one of them (DESCRIBE HISTORY shows their times)."
+                ),
+            )
+        return version
 
 
-def location_metadata(asset_key: dg.AssetKey, path: Path, schema: T.StructType) -> dict[str, object]:
-    """``dagster/table_name``, ``dagster/uri`` and ``dagster/column_schema`` of a table."""
+def write_metadata(write: delta.WriteResult) -> dict[str, object]:
+    """``delta_version``, ``delta_operation``, files and bytes written/removed of one write, as Dagster metadata."""
+    values = write.metadata()
     return {
-        "dagster/table_name": table_name(asset_key),
-        "dagster/uri": dg.MetadataValue.url(path.resolve().as_uri()),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[
-                dg.TableColumn(name=f.name, type=f.dataType.simpleString(), constraints=dg.TableColumnConstraints(nullable=f.nullable))
-                for f in schema.fields
-            ]
-        ),
+        "delta_version": dg.MetadataValue.int(int(values["delta_version"])),
+        "delta_operation": str(values["delta_operation"]),
+        "files_written": dg.MetadataValue.int(int(values["files_written"])),
+        "bytes_written": dg.MetadataValue.int(int(values["bytes_written"])),
+        "files_removed": dg.MetadataValue.int(int(values["files_removed"])),
+        "operation_metrics": dg.MetadataValue.json(values["operation_metrics"]),
     }
 
 
-def commit_metadata(commit: Row) -> dict[str, object]:
-    """The Delta version, operation and operation metrics (files, bytes) of one ``history()`` row."""
-    return commits_metadata([commit])
+def input_versions_metadata() -> dict[str, object]:
+    """``input_versions``: the Delta version of every table the current step read (empty outside a step)."""
+    reads = _READS.get(_step_id(), {}) if _step_id() else {}
+    return {"input_versions": dg.MetadataValue.json(dict(sorted(reads.items())))} if reads else {}
 
 
-def commits_metadata(commits: Sequence[Row]) -> dict[str, object]:
-    """Version, operations and summed files/bytes of ``commits`` (``history()`` rows, oldest first)."""
-    metrics = [commit_metrics(c) for c in commits]
-    total = {name: sum(m.get(name, 0) for m in metrics) for name in {n for m in metrics for n in m}}
-    return {
-        "delta_version": dg.MetadataValue.int(commits[-1]["version"]),
-        "delta_operation": ", ".join(c["operation"] for c in commits),
-        "files_written": dg.MetadataValue.int(sum(m.get("numFiles", m.get("numAddedFiles", 0)) for m in metrics)),
-        "bytes_written": dg.MetadataValue.int(sum(m.get("numOutputBytes", m.get("numAddedBytes", 0)) for m in metrics)),
-        "files_removed": dg.MetadataValue.int(total.get("numRemovedFiles", 0)),
-        "operation_metrics": dg.MetadataValue.json(total),
-    }
+def _record_read(name: str, version: int) -> None:
+    step = _step_id()
+    if step:
+        _READS.setdefault(step, {})[name] = version
 
 
-def unchanged_metadata(version: int | None) -> dict[str, object]:
-    """What a run that committed nothing records: the version it found, and zeros."""
-    return {
-        "delta_version": dg.MetadataValue.int(-1 if version is None else version),
-        "delta_operation": "none (nothing changed)",
-        "files_written": dg.MetadataValue.int(0),
-        "bytes_written": dg.MetadataValue.int(0),
-        "files_removed": dg.MetadataValue.int(0),
-        "operation_metrics": dg.MetadataValue.json({}),
-    }
+def _step_id() -> tuple[str, str] | None:
+    try:
+        context = dg.OpExecutionContext.get()
+    except dg.DagsterInvariantViolationError:
+        return None
+    return context.run_id, context.get_step_execution_context().step.key
 
 
-def commit_metrics(commit: Row) -> dict[str, int]:
-    """A commit's ``operationMetrics`` as ints."""
-    return {k: int(v) for k, v in (commit["operationMetrics"] or {}).items() if v and v.isdigit()}
+def _as_of_tags() -> dict[str, str]:
+    """``{layer.table: version or timestamp}`` from the current run's ``lakehouse/as_of/...`` tags."""
+    try:
+        tags = dg.OpExecutionContext.get().run.tags
+    except dg.DagsterInvariantViolationError:
+        return {}
+    pinned = {key[len(AS_OF_TAG):]: value for key, value in tags.items() if key.startswith(AS_OF_TAG)}
+    for name in pinned:
+        tables.by_name(name)  # an unknown table fails the run, naming the known ones
+    return pinned
+
+
+def parse_as_of(value: str) -> int | datetime:
+    """A version (``12``) or an ISO timestamp (``2025-01-05T10:00:00Z``) from an ``as_of`` setting."""
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is neither a Delta version nor an ISO-8601 timestamp") from None

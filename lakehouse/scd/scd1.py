@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from functools import reduce
 from pathlib import PurePosixPath
 
-from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from lakehouse import delta
 
 TRACKING_COLUMNS = ("snapshot_date", "first_seen", "last_seen", "in_latest_snapshot", "missing_since")
 
@@ -73,10 +74,11 @@ class Scd1Result:
     rows_flagged_missing: int  # rows with in_latest_snapshot false
     rows_total: int
     delta_version: int | None
+    write: delta.WriteResult | None = field(default=None, compare=False)
 
     def metadata(self) -> dict[str, int | str]:
-        """The fields as plain ints/strs for Dagster output metadata; None fields are left out."""
-        return {name: value for name, value in asdict(self).items() if value is not None}
+        """The counts as plain ints/strs for Dagster output metadata; None fields are left out (commits: ``write``)."""
+        return {name: value for name, value in asdict(self).items() if value is not None and name != "write"}
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,9 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
     newest = incoming.groupBy(*keys).agg(
         F.max_by(F.struct(*attributes, "_date"), "_date").alias("_new"), F.min("_date").alias("_first")
     )
-    exists = DeltaTable.isDeltaTable(spark, path)
+    exists = delta.exists(spark, path)
     if exists:
-        current = spark.read.format("delta").load(path)
+        current = delta.read(spark, path)
         shown = current.select(F.explode(F.array("first_seen", "last_seen", "missing_since")).alias("d"))
         table_dates = {r.d for r in shown.where(F.col("d").isNotNull()).distinct().collect()}
     else:  # an empty table of the output's types, so both cases share one plan
@@ -192,21 +194,22 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
         flagged, changed = F.count(F.when(~F.col("in_latest_snapshot"), 1)), F.count(F.when(F.col("_changed"), 1))
         counts = state.agg(F.count("*").alias("total"), flagged.alias("flagged"), changed.alias("changed")).first()
         diff = state.where("_changed").drop("_changed")
-        if not exists:
-            diff.write.format("delta").mode("overwrite").save(path)
-        elif counts.changed:  # nothing changed: no MERGE, so no empty commit either
-            condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-            table = DeltaTable.forPath(spark, path).alias("t")
-            table.merge(diff.alias("s"), condition).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+        merged = delta.MergeCounts()
+        with delta.tracked(spark, path) as write:
+            if not exists:
+                delta.overwrite(diff, path)
+            elif counts.changed:  # nothing changed: no MERGE, so no empty commit either
+                condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+                merged = delta.merge(spark, path, diff, condition,
+                                     "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
     finally:
         state.unpersist()
-    commit = DeltaTable.forPath(spark, path).history(1).select("version", "operationMetrics").first()
-    metrics = (commit.operationMetrics or {}) if not exists or counts.changed else {}
+    result = write.result
+    inserted = sum(c.metrics.get("numOutputRows", 0) for c in result.commits) if not exists else merged.inserted
     return Scd1Result(
         snapshots_applied=len(input_dates), latest_snapshot=latest.isoformat() if latest else None,
-        rows_inserted=int(metrics.get("numTargetRowsInserted" if exists else "numOutputRows", 0)),
-        rows_updated=int(metrics.get("numTargetRowsUpdated", 0)),
-        rows_flagged_missing=counts.flagged, rows_total=counts.total, delta_version=commit.version,
+        rows_inserted=inserted, rows_updated=merged.updated,
+        rows_flagged_missing=counts.flagged, rows_total=counts.total, delta_version=result.version, write=result,
     )
 
 

@@ -26,24 +26,22 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import reduce
 
 import sqlglot
-from delta.tables import DeltaTable
 from pyspark.errors import PySparkException
-from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from sqlglot import exp
 
+from lakehouse import delta
+
 VALID_FROM, VALID_TO, IS_CURRENT, VALID_FROM_SEQ = "valid_from", "valid_to", "is_current", "_valid_from_seq"
 SOURCE_VERSION_KEY = "scd2_source_version"
-_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 _DELETED, _ACTION, _KEEP = "_scd2_deleted", "_scd2_action", "_scd2_keep"
 _BROADCAST_KEYS = 1_000_000  # changed keys up to this many are broadcast to find the stale rows
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -147,7 +145,8 @@ class Scd2Result:
     """What one write of a dimension did; ``metadata()`` is ready for a Dagster ``Output``.
 
     For mode ``full`` (the table is overwritten) ``rows_inserted`` is every row written and
-    ``rows_deleted`` every row of the previous version of the table.
+    ``rows_deleted`` every row of the previous version of the table. ``write`` holds this
+    write's own commits (none when nothing changed).
 
     Example::
 
@@ -162,10 +161,12 @@ class Scd2Result:
     rows_updated: int
     rows_deleted: int
     delta_version: int
+    write: delta.WriteResult | None = field(default=None, compare=False)
 
     def metadata(self) -> dict[str, int | str]:
-        """The result as a plain dict (ints and the mode string)."""
-        return asdict(self)
+        """The counts and mode as a plain dict (the commits are in ``write``)."""
+        return {name: getattr(self, name) for name in
+                ("mode", "keys_changed", "versions_written", "rows_inserted", "rows_updated", "rows_deleted", "delta_version")}
 
 
 def merge_scd2(
@@ -180,57 +181,71 @@ def merge_scd2(
     ``source_version`` goes into the commit's ``userMetadata`` (``{"scd2_source_version": N}``);
     without a data commit to carry it, a table-property commit (``scd2.sourceVersion``) records it.
     A missing table is created (mode ``full``) with deletion vectors, so a MERGE marks replaced
-    rows instead of rewriting files. The commit metadata is a session setting: do not run two
-    writes of this module at once on one SparkSession.
+    rows instead of rewriting files. The MERGE condition names the changed keys' range, so on a
+    table clustered by the keys Delta skips the files that hold none of them.
 
     Example::
 
         history = events.join(keys, ["customer_id"], "left_semi")
         merge_scd2(spark, "data/warehouse/silver/dim_customer", history, spec, source_version=12)
     """
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not delta.exists(spark, path):
         return _overwrite(spark, path, events, spec, source_version)
-    target, keys = DeltaTable.forPath(spark, path), list(spec.keys)
+    keys = list(spec.keys)
     # Materialized once (localCheckpoint: eager, and not a cached plan, which MERGE refuses with
     # materializeSource=none); the caller's events are usually a semi-join over the whole source.
     history = _usable(events, spec).localCheckpoint()
     changed = history.select(*keys).distinct().localCheckpoint()
     versions = scd2_versions(history, spec).localCheckpoint()
     keys_changed, versions_written = changed.count(), versions.count()
-    before = _latest(target).version
-    if keys_changed:
-        # Rows of the changed keys that are no longer a version; only their keys are read.
-        stale = (
-            target.toDF().select(*keys, VALID_FROM_SEQ)
-            .join(F.broadcast(changed) if keys_changed <= _BROADCAST_KEYS else changed, keys, "left_semi")
-            .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
-        )
-        payload = [*spec.tracked, *spec.carried, VALID_FROM, VALID_TO, IS_CURRENT]
-        source = versions.withColumn(_ACTION, F.lit("upsert")).unionByName(stale.select(
-            *keys, *[F.lit(None).cast(versions.schema[c].dataType).alias(c) for c in payload],
-            VALID_FROM_SEQ, F.lit("delete").alias(_ACTION),
-        ))
-        on = " AND ".join(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ))
-        differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in payload)
-        with _commit_metadata(spark, source_version):
-            (
-                target.alias("t").merge(source.alias("s"), on)
-                .whenMatchedDelete(f"s.{_ACTION} = 'delete'")
-                .whenMatchedUpdate(f"s.{_ACTION} = 'upsert' AND ({differs})", {c: f"s.`{c}`" for c in payload})
-                .whenNotMatchedInsert(f"s.{_ACTION} = 'upsert'", {c: f"s.`{c}`" for c in spec.columns})
-                .execute()
+    counts = delta.MergeCounts()
+    metadata = {} if source_version is None else {SOURCE_VERSION_KEY: source_version}
+    with delta.tracked(spark, path, **metadata) as write:
+        if keys_changed:
+            # Rows of the changed keys that are no longer a version; only their keys are read.
+            target = delta.read(spark, path)
+            stale = (
+                target.select(*keys, VALID_FROM_SEQ)
+                .join(F.broadcast(changed) if keys_changed <= _BROADCAST_KEYS else changed, keys, "left_semi")
+                .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
             )
-    commit = _latest(target)
-    inserted = updated = deleted = 0
-    if commit.version > before and commit.operation == "MERGE":
-        inserted, updated, deleted = (int(commit.operationMetrics.get(f"numTargetRows{m}", 0))
-                                      for m in ("Inserted", "Updated", "Deleted"))
-    elif source_version is not None and last_source_version(spark, path) != source_version:
-        with _commit_metadata(spark, source_version):
-            table = path.replace("`", "``")
-            spark.sql(f"ALTER TABLE delta.`{table}` SET TBLPROPERTIES ('scd2.sourceVersion' = '{source_version}')")
-        commit = _latest(target)
-    return Scd2Result("incremental", keys_changed, versions_written, inserted, updated, deleted, commit.version)
+            payload = [*spec.tracked, *spec.carried, VALID_FROM, VALID_TO, IS_CURRENT]
+            source = versions.withColumn(_ACTION, F.lit("upsert")).unionByName(stale.select(
+                *keys, *[F.lit(None).cast(versions.schema[c].dataType).alias(c) for c in payload],
+                VALID_FROM_SEQ, F.lit("delete").alias(_ACTION),
+            ))
+            on = " AND ".join([*(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ)), *_key_ranges(changed, keys)])
+            differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in payload)
+            set_payload = ", ".join(f"t.`{c}` = s.`{c}`" for c in payload)
+            columns = ", ".join(f"`{c}`" for c in spec.columns)
+            values = ", ".join(f"s.`{c}`" for c in spec.columns)
+            counts = delta.merge(spark, path, source, on,
+                                 f"WHEN MATCHED AND s.{_ACTION} = 'delete' THEN DELETE "
+                                 f"WHEN MATCHED AND s.{_ACTION} = 'upsert' AND ({differs}) THEN UPDATE SET {set_payload} "
+                                 f"WHEN NOT MATCHED AND s.{_ACTION} = 'upsert' THEN INSERT ({columns}) VALUES ({values})")
+        if source_version is not None and not _committed(spark, path, write.token) \
+                and last_source_version(spark, path) != source_version:
+            spark.sql(f"ALTER TABLE {delta.sql_path(path)} SET TBLPROPERTIES ('scd2.sourceVersion' = '{int(source_version)}')")
+    result = write.result
+    merged = any(c.operation == "MERGE" for c in result.commits)
+    return Scd2Result("incremental", keys_changed, versions_written,
+                      counts.inserted if merged else 0, counts.updated if merged else 0, counts.deleted if merged else 0,
+                      result.version if result.version is not None else -1, result)
+
+
+def _key_ranges(changed: DataFrame, keys: Sequence[str]) -> list[str]:
+    """``t.k BETWEEN min AND max`` per key of ``changed``: literal bounds Delta can skip files with."""
+    bounds = changed.agg(*[F.min(k).alias(f"min_{k}") for k in keys], *[F.max(k).alias(f"max_{k}") for k in keys]).first()
+    ranges = []
+    for k in keys:
+        low, high = bounds[f"min_{k}"], bounds[f"max_{k}"]
+        if isinstance(low, int) and isinstance(high, int):  # literal integers only: nothing to quote or escape
+            ranges.append(f"t.`{k}` BETWEEN {low} AND {high}")
+    return ranges
+
+
+def _committed(spark: SparkSession, path: str, token: str) -> bool:
+    return bool(delta.commits_of(spark, path, token))
 
 
 def rebuild_scd2(
@@ -256,18 +271,10 @@ def last_source_version(spark: SparkSession, path: str) -> int | None:
 
         since = last_source_version(spark, dim_path)   # None: rebuild; else read changes after it
     """
-    if not DeltaTable.isDeltaTable(spark, path):
+    if not delta.exists(spark, path):
         return None
-    recorded = (
-        DeltaTable.forPath(spark, path).history()
-        .where(F.col("userMetadata").contains(SOURCE_VERSION_KEY))
-        .orderBy(F.col("version").desc()).select("userMetadata").collect()
-    )
-    for row in recorded:
-        try:
-            value = json.loads(row.userMetadata).get(SOURCE_VERSION_KEY)
-        except (ValueError, AttributeError):
-            continue
+    for commit in delta.history(spark, path):  # newest first
+        value = commit.user_metadata.get(SOURCE_VERSION_KEY)
         if isinstance(value, int):
             return value
     return None
@@ -288,19 +295,18 @@ def changed_keys(
 
         keys, version = changed_keys(spark, events_path, last_source_version(spark, dim_path), ["customer_id"])
     """
-    current = _latest(DeltaTable.forPath(spark, source_path)).version
+    current = delta.latest_version(spark, source_path)
+    if current is None:
+        raise delta.DeltaTableMissing(f"there is no Delta table at {source_path}")
     if since_version is None:
         return None, current
     if since_version > current:
         log.warning("%s is at version %d, before the recorded %d: full rebuild", source_path, current, since_version)
         return None, current
     if since_version == current:
-        return spark.read.format("delta").load(source_path).select(*keys).limit(0), current
+        return delta.read(spark, source_path).select(*keys).limit(0), current
     try:
-        feed = (
-            spark.read.format("delta").option("readChangeFeed", "true")
-            .option("startingVersion", since_version + 1).option("endingVersion", current).load(source_path)
-        )
+        feed = delta.change_feed(spark, source_path, since_version + 1, current)
         changed = feed.where(F.col("_change_type").isin("insert", "update_postimage")).select(*keys).distinct()
         return changed.localCheckpoint(), current
     except PySparkException as error:
@@ -313,36 +319,18 @@ def changed_keys(
 def _overwrite(
     spark: SparkSession, path: str, events: DataFrame, spec: Scd2Spec, source_version: int | None
 ) -> Scd2Result:
-    previous = spark.read.format("delta").load(path).count() if DeltaTable.isDeltaTable(spark, path) else 0
+    existed = delta.exists(spark, path)
+    previous = delta.read(spark, path).count() if existed else 0
     keys_changed = _usable(events, spec).select(*spec.keys).distinct().count()
-    writer = (
-        scd2_versions(events, spec).write.format("delta").mode("overwrite")
-        .option("overwriteSchema", "true").option("delta.enableDeletionVectors", "true")
-    )
-    if source_version is not None:
-        writer = writer.option("userMetadata", json.dumps({SOURCE_VERSION_KEY: source_version}))
-    writer.save(path)
-    commit = _latest(DeltaTable.forPath(spark, path))
-    written = int(commit.operationMetrics.get("numOutputRows", 0))
-    return Scd2Result("full", keys_changed, written, written, 0, previous, commit.version)
+    metadata = {} if source_version is None else {SOURCE_VERSION_KEY: source_version}
+    with delta.tracked(spark, path, **metadata) as write:
+        delta.overwrite(scd2_versions(events, spec), path, properties={"delta.enableDeletionVectors": "true"})
+    result = write.result
+    written = sum(c.metrics.get("numOutputRows", 0) for c in result.commits)
+    return Scd2Result("full", keys_changed, written, written, 0, previous,
+                      result.version if result.version is not None else -1, result)
 
 
 def _usable(events: DataFrame, spec: Scd2Spec) -> DataFrame:
     required = (*spec.keys, spec.sequence, spec.timestamp)
     return events.where(reduce(Column.__and__, [F.col(c).isNotNull() for c in required]))
-
-
-def _latest(table: DeltaTable) -> Row:
-    return table.history(1).select("version", "operation", "operationMetrics").first()
-
-
-@contextmanager
-def _commit_metadata(spark: SparkSession, source_version: int | None) -> Iterator[None]:
-    if source_version is None:
-        yield
-        return
-    spark.conf.set(_USER_METADATA_CONF, json.dumps({SOURCE_VERSION_KEY: source_version}))
-    try:
-        yield
-    finally:
-        spark.conf.unset(_USER_METADATA_CONF)

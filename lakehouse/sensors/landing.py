@@ -46,19 +46,14 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from lakehouse.assets.keys import (
-    BRONZE_CUSTOMERS_CDC,
-    BRONZE_CUSTOMERS_CDC_FILES,
-    BRONZE_CUSTOMERS_CDC_REJECTS,
-    SILVER_DIM_CUSTOMER,
-)
+from lakehouse import tables
 from lakehouse.partitions import partition_label
 from lakehouse.resources.landing import LandingZone
 
 SALES, CDC, CLICKSTREAM = "sales", "customers_cdc", "clickstream"
 REFERENCE_FOLDERS = ("stores", "products")
 NEW_FILES_TAG = "lakehouse/new_files"
-CDC_BRONZE_ASSETS = (BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES)
+CDC_BRONZE_ASSETS = (tables.BRONZE_CUSTOMERS_CDC.key, tables.BRONZE_CUSTOMERS_CDC_REJECTS.key, tables.BRONZE_CUSTOMERS_CDC_FILES.key)
 CURSOR_VERSION = 1
 RUNNING = dg.DefaultSensorStatus.RUNNING
 INTERVAL_SECONDS = 30
@@ -217,7 +212,7 @@ def build_landing_sensors(
     clickstream_job: JobTarget | dg.AssetSelection | None = None,
     reference_job: JobTarget | None = None,
     cdc_bronze_assets: Sequence[dg.AssetKey] = CDC_BRONZE_ASSETS,
-    customer_dimension: dg.AssetKey = SILVER_DIM_CUSTOMER,
+    customer_dimension: dg.AssetKey = tables.SILVER_DIM_CUSTOMER.key,
     running: bool = True,
 ) -> list[dg.SensorDefinition]:
     """The landing sensors: sales days, the customer change feed and, if given their targets, reference data and the clickstream.

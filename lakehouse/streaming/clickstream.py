@@ -48,40 +48,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
-from lakehouse.ingest.incremental import create_table_if_missing
-from lakehouse.ingest.json_lines import REJECT_SCHEMA, file_texts, iso_timestamp, parse_json_lines, record_schema, split_lines
+from lakehouse import delta, tables
+from lakehouse.ingest.json_lines import file_texts, iso_timestamp, parse_json_lines, split_lines
 
-CLICK_SCHEMA = T.StructType(
-    [
-        T.StructField("event_id", T.StringType()),
-        T.StructField("session_id", T.StringType()),
-        T.StructField("customer_id", T.LongType()),
-        T.StructField("event_type", T.StringType()),
-        T.StructField("product_id", T.LongType()),
-        T.StructField("event_ts", T.StringType()),
-    ]
-)
-BRONZE_SCHEMA = T.StructType(
-    [
-        *record_schema(CLICK_SCHEMA).fields,
-        T.StructField("event_time", T.TimestampType()),
-        T.StructField("event_date", T.DateType()),
-    ]
-)
-GOLD_SCHEMA = T.StructType(
-    [
-        T.StructField("window_start", T.TimestampType()),
-        T.StructField("window_end", T.TimestampType()),
-        T.StructField("event_type", T.StringType()),
-        T.StructField("events", T.LongType()),
-    ]
-)
+CLICK_SCHEMA = tables.BRONZE_CLICKSTREAM.landed_schema("clickstream")
 DEFAULT_TRIGGER = {"availableNow": True}
 # A file whose modification time is more than this behind the newest file seen is ignored by
 # Spark's file source (default 7 days): bronze must not drop a file copied in with an old mtime.
@@ -273,8 +247,8 @@ def start_bronze_clickstream(
         run = start_bronze_clickstream(spark, landing, table, rejects, checkpoint,
                                        trigger={"processingTime": "30 seconds"})
     """
-    create_table_if_missing(spark, table, BRONZE_SCHEMA, partitioned_by="event_date")
-    create_table_if_missing(spark, rejects, REJECT_SCHEMA)
+    delta.create_table(spark, tables.BRONZE_CLICKSTREAM, table)
+    delta.create_table(spark, tables.BRONZE_CLICKSTREAM_REJECTS, rejects)
     if urlparse(source_dir).scheme in ("", "file"):
         Path(urlparse(source_dir).path).mkdir(parents=True, exist_ok=True)  # nothing landed yet: read nothing
     texts = file_texts(
@@ -309,17 +283,9 @@ def _write_bronze(texts: DataFrame, table: str, rejects: str) -> dict:
         if seen["records"]:
             events = _first_copies(_with_event_time(batch.records))
             dates = [row["event_date"] for row in events.select("event_date").distinct().collect()]
-            merge = (
-                DeltaTable.forPath(spark, table).alias("t")
-                .merge(events.alias("s"), _same_event(dates))
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-            counts["records_new"] = merge.first()["num_inserted_rows"]
+            counts["records_new"] = delta.insert_new(spark, table, events, on=_same_event(dates))
         if rejected:
-            same_line = "t._source_file = s._source_file AND t._source_line = s._source_line"
-            merge = DeltaTable.forPath(spark, rejects).alias("t").merge(batch.rejects.alias("s"), same_line)
-            merge.whenNotMatchedInsertAll().execute()
+            delta.insert_new(spark, rejects, batch.rejects, on=SAME_LINE)
         counts["duplicates_dropped"] = seen["records"] - counts["records_new"]
         return counts
     finally:
@@ -336,6 +302,9 @@ def _first_copies(events: DataFrame) -> DataFrame:
     first = Window.partitionBy("event_date", "event_id").orderBy("_ingested_at", "_source_file", "_source_line")
     ranked = events.withColumn("_copy", F.when(F.col("event_id").isNotNull(), F.row_number().over(first)).otherwise(1))
     return ranked.where("_copy = 1").drop("_copy")
+
+
+SAME_LINE = "t._source_file = s._source_file AND t._source_line = s._source_line"
 
 
 def _same_event(dates: list) -> str:
@@ -389,7 +358,7 @@ def start_hourly_events(
 
         run = start_hourly_events(spark, bronze, gold, checkpoint, trigger={"processingTime": "30 seconds"})
     """
-    create_table_if_missing(spark, gold_table, GOLD_SCHEMA)
+    delta.create_table(spark, tables.GOLD_HOURLY_EVENTS, gold_table)
     hourly = (
         spark.readStream.format("delta").load(bronze_table)
         .select("event_type", "event_time")
@@ -419,19 +388,13 @@ def _write_gold(counts: DataFrame, gold_table: str) -> dict:
     try:
         if windows.isEmpty():  # a batch run only to advance the watermark
             return {"events_counted": 0, "records_new": 0, "records_updated": 0}
-        gold = DeltaTable.forPath(spark, gold_table)
         same_window = "t.window_start = s.window_start AND t.event_type <=> s.event_type"
-        before = windows.alias("s").join(gold.toDF().alias("t"), F.expr(same_window), "left")
+        before = windows.alias("s").join(delta.read(spark, gold_table).alias("t"), F.expr(same_window), "left")
         added = before.agg(F.sum(F.col("s.events") - F.coalesce(F.col("t.events"), F.lit(0)))).first()[0]
-        merge = (
-            gold.alias("t").merge(windows.alias("s"), same_window)
-            .whenMatchedUpdate(condition="t.events <> s.events", set={"events": "s.events"})
-            .whenNotMatchedInsertAll()
-            .execute()
-            .first()
-        )
-        return {"events_counted": added, "records_new": merge["num_inserted_rows"],
-                "records_updated": merge["num_updated_rows"]}
+        merge = delta.merge(spark, gold_table, windows, same_window,
+                            "WHEN MATCHED AND t.events <> s.events THEN UPDATE SET t.events = s.events "
+                            "WHEN NOT MATCHED THEN INSERT *")
+        return {"events_counted": added, "records_new": merge.inserted, "records_updated": merge.updated}
     finally:
         windows.unpersist()
 

@@ -39,13 +39,13 @@ SILVER_DIM_PRODUCT = Table(
         _product("category", "string", "Product category in that snapshot."),
         _product("list_price", "double", "List price in that snapshot."),
         Column("snapshot_date", "date", "Date of the snapshot whose values the row holds (= last_seen).",
-               derived_from=("landing/products.snapshot_date",)),
-        Column("first_seen", "date", "Earliest snapshot holding the product.", derived_from=("landing/products.snapshot_date",)),
-        Column("last_seen", "date", "Latest snapshot holding the product.", derived_from=("landing/products.snapshot_date",)),
+               derived_from=("landing/products.file_name",)),
+        Column("first_seen", "date", "Earliest snapshot holding the product.", derived_from=("landing/products.file_name",)),
+        Column("last_seen", "date", "Latest snapshot holding the product.", derived_from=("landing/products.file_name",)),
         Column("in_latest_snapshot", "boolean", "Whether the latest snapshot known holds the product.",
-               derived_from=("landing/products.snapshot_date",)),
+               derived_from=("landing/products.file_name",)),
         Column("missing_since", "date", "First snapshot after last_seen (NULL while the product is in the latest one).",
-               derived_from=("landing/products.snapshot_date",)),
+               derived_from=("landing/products.file_name",)),
     ),
 )
 

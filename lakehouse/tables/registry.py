@@ -13,7 +13,8 @@ properties and constraints exist before its first row); checks, maintenance, gov
 catalog iterate over :data:`lakehouse.tables.TABLES`.
 
 Tags on columns: ``key`` (part of the table's unique key), ``pii`` (personal data, see
-CONTRACT.md), ``lineage`` (where a row came from), ``partition`` (the Delta partition column).
+CONTRACT.md), ``lineage`` (where a row came from), ``partition`` (the Delta partition column),
+``required`` (a landed field the source must send: missing from a whole day is schema drift).
 
 Example::
 
@@ -36,8 +37,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 from pyspark.sql import types as T
 
-PII, KEY, LINEAGE, PARTITION = "pii", "key", "lineage", "partition"
-COLUMN_TAGS = frozenset({PII, KEY, LINEAGE, PARTITION})
+PII, KEY, LINEAGE, PARTITION, REQUIRED = "pii", "key", "lineage", "partition", "required"
+COLUMN_TAGS = frozenset({PII, KEY, LINEAGE, PARTITION, REQUIRED})
 DEFAULT_OWNER = "team:data-platform"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -64,6 +65,16 @@ def spark_type(ddl: str) -> T.DataType:
         key, _, value = text[4:-1].partition(",")
         return T.MapType(spark_type(key), spark_type(value))
     raise ValueError(f"unsupported column type {ddl!r}: use one of {sorted(_SIMPLE_TYPES)}, array<...> or map<...,...>")
+
+
+def ddl(schema: T.StructType) -> str:
+    """``name TYPE, ...`` of a schema, for readers that take a DDL string.
+
+    Example::
+
+        ddl(tables.SILVER_DIM_PRODUCT.landed_schema("products"))   # 'product_id bigint, product_name string, ...'
+    """
+    return ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in schema.fields)
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,12 @@ class Table:
     @property
     def key_columns(self) -> list[str]:
         return [c.name for c in self.columns_tagged(KEY)]
+
+    def landed_schema(self, source: str) -> T.StructType:
+        """The fields of ``landing/<source>`` this table keeps as landed (same name): the schema to parse the source with."""
+        return T.StructType([
+            T.StructField(c.name, c.data_type) for c in self.columns if c.derived_from == (f"landing/{source}.{c.name}",)
+        ])
 
     @property
     def has_pii(self) -> bool:

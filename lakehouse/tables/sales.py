@@ -5,15 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from lakehouse.tables.common import landing_lineage, rescued_data, reject_columns
-from lakehouse.tables.registry import KEY, PARTITION, Column, Table
+from lakehouse.tables.registry import KEY, PARTITION, REQUIRED, Column, Table
 
 DOMAIN = "sales"
 SALE_DATE = Column("sale_date", "date", "Business day of the sale: the landing folder's day (UTC); the partition.",
                    nullable=False, tags={PARTITION})
 
 
-def _landed(field: str, type_: str, description: str) -> Column:
-    return Column(field, type_, description, derived_from=(f"landing/sales.{field}",))
+def _landed(field: str, type_: str, description: str, required: bool = True) -> Column:
+    return Column(field, type_, description, tags={REQUIRED} if required else set(), derived_from=(f"landing/sales.{field}",))
 
 
 LANDED_FIELDS = (
@@ -23,7 +23,7 @@ LANDED_FIELDS = (
     _landed("store_id", "bigint", "Store of the sale (key into silver/stores)."),
     _landed("quantity", "bigint", "Units sold; > 0 for a valid sale."),
     _landed("amount", "double", "Unit price as landed; > 0 for a valid sale."),
-    _landed("discount", "double", "Discount fraction 0 <= d < 1 as landed; NULL when absent."),
+    _landed("discount", "double", "Discount fraction 0 <= d < 1 as landed; NULL when absent.", required=False),
     _landed("sale_ts", "string", "Sale time as landed (ISO-8601 with Z or an offset, not yet parsed)."),
 )
 
@@ -110,7 +110,7 @@ GOLD_DAILY_SALES = Table(
 GOLD_REVENUE_BY_CITY = Table(
     key=dg.AssetKey(["gold", "revenue_by_city"]),
     description="Revenue per day and customer city, each sale joined to the customer version valid at sale_ts.",
-    domain=DOMAIN,
+    domain="revenue",
     columns=(
         Column("sale_date", "date", "Business day (UTC); the partition.", nullable=False, tags={PARTITION, KEY},
                derived_from=("silver/sales.sale_date",)),

@@ -212,5 +212,5 @@ def test_product_dimension_holds_the_latest_prices(lakehouse):
     assert result.success
     prices = {str(r["product_id"]): r["list_price"] for r in lakehouse.table("silver/dim_product").collect()}
     assert prices == pytest.approx(manifest.products.final_prices)
-    assert _checks(result)["dim_product_product_id_unique"]
+    assert _checks(result)["silver_dim_product_key_unique"]
     assert lakehouse.table("silver/dim_product").count() == manifest.products.products_total

@@ -7,8 +7,10 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from dagster._core.storage.event_log.base import AssetRecordsFilter, PartitionKeyFilter
 from delta.tables import DeltaTable
 
-from lakehouse.assets.keys import BRONZE_SALES, BRONZE_SALES_REJECTS, GOLD_DAILY_SALES, SILVER_SALES
+from lakehouse import tables
 from lakehouse.checks.cli import main as checks_main
+
+BRONZE_SALES, BRONZE_SALES_REJECTS, GOLD_DAILY_SALES, SILVER_SALES = tables.BRONZE_SALES.key, tables.BRONZE_SALES_REJECTS.key, tables.GOLD_DAILY_SALES.key, tables.SILVER_SALES.key
 
 SUCCEEDED, FAILED = AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED
 

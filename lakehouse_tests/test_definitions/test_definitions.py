@@ -14,10 +14,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from lakehouse.assets.keys import SILVER_SALES
+from lakehouse import tables
 from lakehouse.definitions import build_definitions
 from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
+
+SILVER_SALES = tables.SILVER_SALES.key
 
 SNAPSHOT = Path(__file__).parent / "asset_graph.json"
 

@@ -6,7 +6,7 @@ import dagster as dg
 import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from lakehouse.assets.keys import BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER
+from lakehouse import tables
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone
 from lakehouse.sensors.landing import (
@@ -20,6 +20,7 @@ from lakehouse.sensors.landing import (
     new_files,
 )
 
+BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC.key, tables.SILVER_DIM_CUSTOMER.key
 DAILY = daily_partitions("2025-01-01")
 
 

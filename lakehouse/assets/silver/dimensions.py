@@ -15,14 +15,17 @@ from pydantic import Field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakehouse.assets.keys import BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER, SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS
-from lakehouse.assets.policies import FILE_READ_RETRY, KINDS
+from lakehouse import delta, tables
+from lakehouse.assets.declared import asset_args, table_spec
+from lakehouse.assets.policies import FILE_READ_RETRY
+from lakehouse.tables.registry import ddl
 from lakehouse.ingest.json_lines import iso_timestamp
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.scd.scd1 import SnapshotSpec, merge_snapshots, read_csv_snapshots
 from lakehouse.scd.scd2 import Scd2Spec, changed_keys, last_source_version, merge_scd2, rebuild_scd2
 
-LAYER = "silver"
+BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC.key, tables.SILVER_DIM_CUSTOMER.key
+SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS = tables.SILVER_DIM_PRODUCT.key, tables.SILVER_DIM_PRODUCT_REJECTS.key
 CDC_OPS = ("INSERT", "UPDATE", "DELETE")
 
 CUSTOMER_SCD2 = Scd2Spec(
@@ -32,7 +35,7 @@ CUSTOMER_SCD2 = Scd2Spec(
     tracked=("name", "email", "phone", "city"),
     delete_when="op = 'DELETE'",
 )
-PRODUCTS_SCHEMA = "product_id BIGINT, product_name STRING, category STRING, list_price DOUBLE"
+PRODUCTS_SCHEMA = ddl(tables.SILVER_DIM_PRODUCT.landed_schema("products"))
 PRODUCT_SCD1 = SnapshotSpec(keys=("product_id",), attributes=("product_name", "category", "list_price"))
 
 
@@ -53,17 +56,11 @@ def applicable_events(bronze: DataFrame) -> DataFrame:
 
 
 def build() -> list[dg.AssetsDefinition]:
-    @dg.asset(
-        key=SILVER_DIM_CUSTOMER,
-        deps=[BRONZE_CUSTOMERS_CDC],
-        group_name=LAYER,
-        kinds=KINDS,
-        automation_condition=dg.AutomationCondition.eager(),
-    )
+    @dg.asset(**asset_args(tables.SILVER_DIM_CUSTOMER), deps=[BRONZE_CUSTOMERS_CDC],
+              automation_condition=dg.AutomationCondition.eager())
     def dim_customer(config: DimensionRun, spark: SparkResource, warehouse: Warehouse) -> dg.MaterializeResult:
-        """Customers as SCD type 2: one row per version, [valid_from, valid_to) in event time."""
         session = spark.get_session()
-        before = warehouse.version(SILVER_DIM_CUSTOMER)
+        warehouse.ensure(SILVER_DIM_CUSTOMER)
         events = applicable_events(warehouse.read(BRONZE_CUSTOMERS_CDC))  # fails naming bronze if it is missing
         source, target = str(warehouse.path(BRONZE_CUSTOMERS_CDC)), str(warehouse.path(SILVER_DIM_CUSTOMER))
         since = None if config.full_refresh else last_source_version(session, target)
@@ -73,28 +70,32 @@ def build() -> list[dg.AssetsDefinition]:
         else:
             history = events.join(keys, list(CUSTOMER_SCD2.keys), "left_semi")
             result = merge_scd2(session, target, history, CUSTOMER_SCD2, source_version=version)
-        return dg.MaterializeResult(metadata={**result.metadata(), **warehouse.table_metadata(SILVER_DIM_CUSTOMER, before)})
+        return dg.MaterializeResult(metadata=warehouse.materialization(SILVER_DIM_CUSTOMER, _written(result.write), **result.metadata()))
 
     @dg.multi_asset(
         name="silver_dim_product",
-        specs=[
-            dg.AssetSpec(SILVER_DIM_PRODUCT, group_name=LAYER, kinds=KINDS,
-                         description="Products as SCD type 1: the latest snapshot wins; products missing from it are flagged, not deleted."),
-            dg.AssetSpec(SILVER_DIM_PRODUCT_REJECTS, group_name=LAYER, kinds=KINDS,
-                         description="Snapshot lines that do not fit the product schema, with file, snapshot date and reason."),
-        ],
+        specs=[table_spec(tables.SILVER_DIM_PRODUCT), table_spec(tables.SILVER_DIM_PRODUCT_REJECTS)],
         retry_policy=FILE_READ_RETRY,
     )
     def dim_product(spark: SparkResource, landing: LandingZone, warehouse: Warehouse):
         """Every product snapshot is read (the catalog is small); only new or changed products are written."""
         session = spark.get_session()
-        before = {key: warehouse.version(key) for key in (SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS)}
+        for key in (SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS):
+            warehouse.ensure(key)
         snapshots = read_csv_snapshots(session, landing.product_snapshot_files(), PRODUCTS_SCHEMA)
         result = merge_snapshots(session, str(warehouse.path(SILVER_DIM_PRODUCT)), snapshots.rows, PRODUCT_SCD1)
         yield dg.MaterializeResult(asset_key=SILVER_DIM_PRODUCT,
-                                   metadata={**result.metadata(), **warehouse.table_metadata(SILVER_DIM_PRODUCT, before[SILVER_DIM_PRODUCT])})
-        snapshots.rejects.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-            str(warehouse.path(SILVER_DIM_PRODUCT_REJECTS)))
-        yield dg.MaterializeResult(asset_key=SILVER_DIM_PRODUCT_REJECTS, metadata=warehouse.table_metadata(SILVER_DIM_PRODUCT_REJECTS, before[SILVER_DIM_PRODUCT_REJECTS]))
+                                   metadata=warehouse.materialization(SILVER_DIM_PRODUCT, _written(result.write), **result.metadata()))
+        with warehouse.tracked(SILVER_DIM_PRODUCT_REJECTS) as write:
+            delta.overwrite(snapshots.rejects.select(*tables.SILVER_DIM_PRODUCT_REJECTS.column_names),
+                            warehouse.path(SILVER_DIM_PRODUCT_REJECTS))
+        yield dg.MaterializeResult(asset_key=SILVER_DIM_PRODUCT_REJECTS,
+                                   metadata=warehouse.materialization(SILVER_DIM_PRODUCT_REJECTS, write.result))
 
     return [dim_customer, dim_product]
+
+
+def _written(write: delta.WriteResult | None) -> delta.WriteResult:
+    if write is None:  # the mechanisms always return their write; this keeps the type honest
+        raise ValueError("the dimension write did not report its commits")
+    return write

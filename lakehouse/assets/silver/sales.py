@@ -4,16 +4,16 @@ import dagster as dg
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse.assets.bronze import SALES_SCHEMA
-from lakehouse.assets.keys import BRONZE_SALES, SILVER_SALES, SILVER_SALES_QUARANTINE, SILVER_STORES
-from lakehouse.assets.policies import FILE_READ_RETRY, KINDS, daily_table_out
-from lakehouse.ingest.json_lines import ISO_TIMESTAMP, LINEAGE_COLUMNS
+from lakehouse import tables
+from lakehouse.assets.declared import asset_args, table_out
+from lakehouse.assets.policies import DERIVED_DAILY, FILE_READ_RETRY
+from lakehouse.ingest.json_lines import ISO_TIMESTAMP
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.quality.expectations import KEPT, Outcome
 from lakehouse.resources import LandingZone, SparkResource
 
-LAYER = "silver"
+SILVER_SALES, SILVER_SALES_QUARANTINE = tables.SILVER_SALES.key, tables.SILVER_SALES_QUARANTINE.key
 
 _ISO_TS = f"'{ISO_TIMESTAMP}'"
 _TS_PARSES = f"(sale_ts RLIKE {_ISO_TS} AND try_cast(sale_ts AS TIMESTAMP) IS NOT NULL)"
@@ -40,33 +40,31 @@ SALES_EXPECTATIONS = ExpectationSet(
         Expectation("quantity_at_most_100", "quantity <= 100", Action.WARN),
         Expectation("amount_at_most_10000", "amount <= 10000", Action.WARN),
     ],
-    columns=[*SALES_SCHEMA.fieldNames(), "_rescued_data", *LINEAGE_COLUMNS, "sale_date"],
+    columns=tables.BRONZE_SALES.column_names,
 )
 
-STORES_SCHEMA = "store_id BIGINT, store_name STRING, city STRING, region STRING"
+STORES_SCHEMA = tables.SILVER_STORES.landed_schema("stores")
 STORES_EXPECTATIONS = ExpectationSet(
     "silver.stores",
     [
         Expectation("store_id_not_null", "store_id IS NOT NULL", Action.FAIL),
         Expectation("store_name_not_null", "store_name IS NOT NULL", Action.WARN),
     ],
-    columns=["store_id", "store_name", "city", "region"],
+    columns=tables.SILVER_STORES.column_names,
     quarantine=False,
 )
+
 
 def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     @dg.multi_asset(
         name="silver_sales",
-        ins={"bronze_sales": dg.AssetIn(key=BRONZE_SALES)},
+        ins={"bronze_sales": dg.AssetIn(key=tables.BRONZE_SALES.key)},
         outs={
-            "sales": daily_table_out(SILVER_SALES, "Valid sales, one row per sale_id, with net_amount."),
-            "sales_quarantine": daily_table_out(
-                SILVER_SALES_QUARANTINE, "Bronze sales that broke a drop rule, with _failed_expectations naming each rule."
-            ),
+            "sales": table_out(tables.SILVER_SALES, **DERIVED_DAILY),
+            "sales_quarantine": table_out(tables.SILVER_SALES_QUARANTINE, **DERIVED_DAILY),
         },
         partitions_def=partitions,
         backfill_policy=SINGLE_RUN,
-        group_name=LAYER,
     )
     def sales(context: dg.AssetExecutionContext, bronze_sales: DataFrame):
         checked = distinct_sales(SALES_EXPECTATIONS.evaluate(bronze_sales)).persist()
@@ -82,14 +80,8 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         yield dg.Output(with_net_amount(valid), output_name="sales", metadata={**reconciliation, **outcome.metadata()})
         yield dg.Output(quarantine, output_name="sales_quarantine", metadata=reconciliation)
 
-    @dg.asset(
-        key=SILVER_STORES,
-        group_name=LAYER,
-        kinds=KINDS,
-        retry_policy=FILE_READ_RETRY,
-    )
+    @dg.asset(**asset_args(tables.SILVER_STORES), retry_policy=FILE_READ_RETRY)
     def stores(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone) -> DataFrame:
-        """Store reference data from stores/stores.csv, one row per store."""
         frame = spark.get_session().read.csv(landing.stores_file(), header=True, schema=STORES_SCHEMA, mode="PERMISSIVE")
         checked = STORES_EXPECTATIONS.evaluate(frame).persist()
         outcome = STORES_EXPECTATIONS.outcome(checked, partitions=partition_label([]))
@@ -128,4 +120,4 @@ def with_net_amount(valid: DataFrame) -> DataFrame:
         "sale_date",
         "_source_file",
         "_ingested_at",
-    )
+    )  # the declared columns of silver/sales, in order

@@ -1,43 +1,31 @@
-"""The Dagster asset checks, partitioned like their assets, gathering inputs for :mod:`evaluations`.
+"""Checks of the daily sales tables and of revenue by city, one result per partition (see :mod:`.partitioned`).
 
-Daily checks report one result per day, also when one run covers a range (see
-:mod:`lakehouse.checks.partitioned`): each partition shows its own Passed / Failed (with severity)
-in the UI. Blocking checks (a failure stops downstream assets in the same run): both
-nothing-lost equations and the uniqueness of ``silver/sales.sale_id``. In a single-run backfill,
-one failing day holds back gold for the whole range; re-run the other days on their own if they
-must not wait.
+Blocking (a failure stops downstream assets in the same run): both nothing-lost equations, the
+uniqueness of ``silver/sales.sale_id`` and the revenue-by-city reconciliation. In a single-run
+backfill, one failing day holds back gold for the whole range; re-run the other days on their
+own if they must not wait.
 """
 
 from datetime import date, timedelta
 
 import dagster as dg
 
-from lakehouse.assets.bronze import CDC_EVENT_KEY, CDC_SCHEMA, SALES_SCHEMA
-from lakehouse.assets.keys import (
-    BRONZE_CUSTOMERS_CDC,
-    BRONZE_CUSTOMERS_CDC_FILES,
-    BRONZE_CUSTOMERS_CDC_REJECTS,
-    BRONZE_SALES,
-    BRONZE_SALES_REJECTS,
-    GOLD_DAILY_SALES,
-    SILVER_DIM_CUSTOMER,
-    SILVER_DIM_PRODUCT,
-    SILVER_SALES,
-    SILVER_SALES_QUARANTINE,
-    SILVER_STORES,
-)
-from lakehouse.assets.silver.dimensions import CUSTOMER_SCD2, applicable_events
+from lakehouse import tables
+from lakehouse.assets.bronze import SALES_SCHEMA
 from lakehouse.checks import evaluations as ev
-from lakehouse.checks import scd_evaluations as scd
 from lakehouse.checks.partitioned import partitioned_check
-from lakehouse.ingest import read_json_lines
 from lakehouse.quality.schemas import GoldDailySales, SilverSales, SilverSalesQuarantine, validate_by_day
 from lakehouse.resources import LandingZone, Warehouse
 
-REQUIRED_SALES_FIELDS = ("sale_id", "customer_id", "product_id", "store_id", "quantity", "amount", "sale_ts")
+BRONZE_SALES, BRONZE_SALES_REJECTS = tables.BRONZE_SALES.key, tables.BRONZE_SALES_REJECTS.key
+SILVER_SALES, SILVER_SALES_QUARANTINE = tables.SILVER_SALES.key, tables.SILVER_SALES_QUARANTINE.key
+SILVER_STORES, GOLD_DAILY_SALES = tables.SILVER_STORES.key, tables.GOLD_DAILY_SALES.key
+GOLD_REVENUE_BY_CITY = tables.GOLD_REVENUE_BY_CITY.key
+
+REQUIRED_SALES_FIELDS = tuple(c.name for c in tables.BRONZE_SALES.columns_tagged("required"))
 
 
-def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     def check(asset: dg.AssetKey, description: str, blocking: bool = False, additional_deps=()):
         return partitioned_check(asset, description, partitions, blocking=blocking, additional_deps=additional_deps)
 
@@ -98,55 +86,26 @@ def build_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefi
         days = context.partition_keys
         return validate_by_day(GoldDailySales, warehouse.read(GOLD_DAILY_SALES, days, partitions), days)
 
+    @check(GOLD_REVENUE_BY_CITY, "Per day, revenue and transactions summed over cities equal silver/sales of that day.",
+           additional_deps=[SILVER_SALES])
+    def gold_revenue_by_city_reconciles(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
+        days = context.partition_keys
+        silver = ev.totals_by_day(warehouse.read(SILVER_SALES, days, partitions), {"revenue": "net_amount", "transactions": "*"})
+        gold = ev.totals_by_day(warehouse.read(GOLD_REVENUE_BY_CITY, days, partitions),
+                                {"revenue": "revenue", "transactions": "transactions"})
+        return ev.reconcile_totals(silver, gold, days, "revenue by city = silver revenue")
+
+    @check(GOLD_REVENUE_BY_CITY, "One row per day and city (a sale with no customer version counts under city NULL).")
+    def gold_revenue_by_city_key_unique(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
+        days = context.partition_keys
+        return ev.duplicate_keys_by_day(warehouse.read(GOLD_REVENUE_BY_CITY, days, partitions), ["city"], days)
+
     return [
         bronze_sales_nothing_lost, bronze_sales_schema_drift, bronze_sales_row_count,
         silver_sales_nothing_lost, silver_sales_sale_id_unique, silver_sales_store_exists, silver_sales_row_count,
         silver_sales_schema, silver_sales_quarantine_schema, gold_daily_sales_schema,
+        gold_revenue_by_city_reconciles, gold_revenue_by_city_key_unique,
     ]
-
-
-def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
-    """Checks of the change feed and the dimensions (unpartitioned; the dimension checks block downstream gold)."""
-    keys = list(CUSTOMER_SCD2.keys)
-
-    @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, blocking=True,
-                    additional_deps=[BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES],
-                    description="CDC accounting: distinct events in bronze = events landed − duplicates, over the ingested files.")
-    def customers_cdc_accounting(warehouse: Warehouse, landing: LandingZone):
-        logged = [r["file"] for r in warehouse.read(BRONZE_CUSTOMERS_CDC_FILES).select("file").collect()]
-        landed = read_json_lines(warehouse.spark.get_session(), logged, CDC_SCHEMA)
-        pending = len({f.path for f in landing.cdc_files()} - set(logged))
-        return scd.cdc_accounting(landed.records, landed.rejects, warehouse.read(BRONZE_CUSTOMERS_CDC),
-                                  warehouse.read(BRONZE_CUSTOMERS_CDC_REJECTS), CDC_EVENT_KEY, pending)
-
-    @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, description="Change events the dimension cannot place (WARN with the count).")
-    def customers_cdc_applicable(warehouse: Warehouse):
-        bronze = warehouse.read(BRONZE_CUSTOMERS_CDC)
-        return scd.applicable_share(bronze, applicable_events(bronze))
-
-    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True, description="At most one current row per customer_id.")
-    def dim_customer_one_current_row(warehouse: Warehouse):
-        return scd.one_current_row(warehouse.read(SILVER_DIM_CUSTOMER), keys)
-
-    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True,
-                    description="No inverted or overlapping validity intervals; is_current exactly when valid_to is NULL.")
-    def dim_customer_valid_intervals(warehouse: Warehouse):
-        return scd.valid_intervals(warehouse.read(SILVER_DIM_CUSTOMER), keys)
-
-    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True, additional_deps=[BRONZE_CUSTOMERS_CDC],
-                    description="Every customer whose latest event is not a DELETE has a current row with that event's values; no other has one.")
-    def dim_customer_follows_events(warehouse: Warehouse):
-        spec = CUSTOMER_SCD2
-        events = applicable_events(warehouse.read(BRONZE_CUSTOMERS_CDC))
-        return scd.current_rows_follow_events(warehouse.read(SILVER_DIM_CUSTOMER), events, keys, spec.sequence,
-                                              spec.tracked, spec.delete_when)
-
-    @dg.asset_check(asset=SILVER_DIM_PRODUCT, blocking=True, description="product_id is unique in silver/dim_product.")
-    def dim_product_product_id_unique(warehouse: Warehouse):
-        return ev.duplicate_keys(warehouse.read(SILVER_DIM_PRODUCT), ["product_id"])
-
-    return [customers_cdc_accounting, customers_cdc_applicable, dim_customer_one_current_row,
-            dim_customer_valid_intervals, dim_customer_follows_events, dim_product_product_id_unique]
 
 
 def _row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, key: dg.AssetKey, partitions) -> dict[str, dg.AssetCheckResult]:

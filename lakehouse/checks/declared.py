@@ -1,0 +1,186 @@
+"""Checks every registered table gets from its declaration: it is what it declares, its keys are unique, its files are not too small.
+
+* ``<table>_matches_declaration`` (ERROR): the Delta table's schema (names, types, nullability),
+  partitioning or clustering, declared properties and CHECK constraints, read back from its log,
+  equal the declaration in :mod:`lakehouse.tables`. Something that wrote around the pipeline, or a
+  declaration changed without its table, shows up here.
+* ``<table>_key_unique`` (ERROR): unpartitioned tables with declared key columns hold each key
+  once. (Daily tables check their keys per partition with their own checks; ``bronze/clickstream``
+  is deduplicated by its MERGE, tested, and not re-scanned here as it grows with all time.)
+* ``<table>_small_files`` (WARN): more files than ``max_files_per_partition`` per partition whose
+  average size is below ``min_average_file_bytes`` (both in the registry): run maintenance.
+
+They are evaluated by one step per run (:func:`build_table_checks`; two kinds of step, as the
+daily tables' checks are partitioned like them), which reads only table metadata except for the
+key counts, so they add little to a run.
+
+Example::
+
+    problems = declaration_problems(spark, tables.SILVER_SALES, "data/warehouse/silver/sales")
+    # [] when the table is what it declares
+"""
+
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import dagster as dg
+from pyspark.sql import SparkSession
+
+from lakehouse import delta
+from lakehouse.checks.partitioned import evaluations, same_for_every_partition
+from lakehouse.resources import Warehouse
+from lakehouse.tables.registry import Table
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+MATCHES, UNIQUE, SMALL_FILES = "matches_declaration", "key_unique", "small_files"
+UNIQUE_SKIPPED = frozenset({"bronze.clickstream"})
+
+
+def check_name(table: Table, kind: str) -> str:
+    """``<layer>_<table>_<kind>``, e.g. ``silver_sales_matches_declaration``."""
+    return f"{table.layer}_{table.key.path[1]}_{kind}"
+
+
+def declaration_problems(spark: SparkSession, table: Table, path: str) -> list[str]:
+    """What differs between the Delta table at ``path`` and its declaration (empty: nothing)."""
+    actual = delta.read(spark, path).schema
+    declared = table.schema
+    problems = []
+    present = {f.name: f for f in actual.fields}
+    for field in declared.fields:
+        found = present.get(field.name)
+        if found is None:
+            problems.append(f"column {field.name} is missing")
+        elif found.dataType != field.dataType:
+            problems.append(f"column {field.name} is {found.dataType.simpleString()}, declared {field.dataType.simpleString()}")
+        elif found.nullable != field.nullable:
+            problems.append(f"column {field.name} is {'' if found.nullable else 'NOT '}NULL-able, declared "
+                            f"{'nullable' if field.nullable else 'NOT NULL'}")
+    problems += [f"column {name} is not declared" for name in present if name not in {f.name for f in declared.fields}]
+    detail = delta.detail(spark, path)
+    partitions = (table.partition_column,) if table.partition_column else ()
+    if tuple(detail.partition_columns) != partitions:
+        problems.append(f"partitioned by {list(detail.partition_columns)}, declared {list(partitions)}")
+    if tuple(detail.clustering_columns) != table.cluster_by:
+        problems.append(f"clustered by {list(detail.clustering_columns)}, declared {list(table.cluster_by)}")
+    for key, value in table.properties.items():
+        if detail.properties.get(key) != value:
+            problems.append(f"property {key} is {detail.properties.get(key)!r}, declared {value!r}")
+    constraints = delta.constraints(detail.properties)
+    for name, expression in table.constraints.items():
+        if name not in constraints:
+            problems.append(f"constraint {name} ({expression}) is missing")
+    problems += [f"constraint {name} is not declared" for name in constraints if name not in table.constraints]
+    return problems
+
+
+def matches_declaration(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
+    problems = declaration_problems(spark, table, path)
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=ERROR,
+        description=(f"{table.name} is what lakehouse/tables declares" if not problems else
+                     f"{table.name} differs from its declaration in lakehouse/tables: {'; '.join(problems)}. "
+                     "Re-materialize it (missing columns, properties and constraints are added), or align the "
+                     "declaration; a type or layout change needs a rewrite (README runbook)."),
+        metadata={"problems": dg.MetadataValue.json(problems)},
+    )
+
+
+def key_unique(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
+    keys = table.key_columns
+    duplicated = delta.read(spark, path).groupBy(*keys).count().where("count > 1")
+    sample = [r.asDict() for r in duplicated.limit(5).collect()]
+    count = duplicated.count() if sample else 0
+    return dg.AssetCheckResult(
+        passed=count == 0,
+        severity=ERROR,
+        description=(f"each {'+'.join(keys)} is in {table.name} once" if count == 0 else
+                     f"{count} {'+'.join(keys)} value(s) are in {table.name} more than once, e.g. {sample}"),
+        metadata={"duplicated_keys": count, "sample": dg.MetadataValue.json([{k: str(v) for k, v in r.items()} for r in sample])},
+    )
+
+
+def small_files(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
+    detail = delta.detail(spark, path)
+    partitions = 1
+    if table.partition_column and detail.num_files:
+        partitions = max(1, delta.read(spark, path).select(table.partition_column).distinct().count())
+    per_partition = detail.num_files / partitions
+    too_many = per_partition > table.max_files_per_partition and detail.average_file_bytes < table.min_average_file_bytes
+    return dg.AssetCheckResult(
+        passed=not too_many,
+        severity=WARN,
+        description=(
+            f"{detail.num_files} files over {partitions} partition(s), {detail.average_file_bytes:,} bytes on average"
+            if not too_many else
+            f"{table.name} has built up small files: {per_partition:.0f} per partition (more than "
+            f"{table.max_files_per_partition}), {detail.average_file_bytes:,} bytes on average (less than "
+            f"{table.min_average_file_bytes:,}). Run the table_maintenance job for it (README: Operating the tables)."
+        ),
+        metadata={
+            "files": detail.num_files, "bytes": detail.size_bytes, "average_file_bytes": detail.average_file_bytes,
+            "partitions": partitions, "files_per_partition": round(per_partition, 1),
+        },
+    )
+
+
+def _kinds(table: Table) -> list[str]:
+    kinds = [MATCHES, SMALL_FILES]
+    if table.key_columns and not table.partition_column and table.name not in UNIQUE_SKIPPED:
+        kinds.append(UNIQUE)
+    return kinds
+
+
+EVALUATE = {MATCHES: matches_declaration, UNIQUE: key_unique, SMALL_FILES: small_files}
+DESCRIBE = {
+    MATCHES: "Schema, layout, properties and CHECK constraints read back from the Delta log equal the registry's declaration.",
+    UNIQUE: "Each declared key ({keys}) is in the table once.",
+    SMALL_FILES: "WARN when small files build up (threshold in the registry): run table maintenance.",
+}
+
+
+def build_table_checks(declared: Iterable[Table], partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+    """Two check steps evaluating the declared checks of ``declared`` tables (the subset a run selects).
+
+    The checks of daily tables are partitioned like them and record their (table-wide) result on
+    each partition of the run, so no day of a backfill is left showing *Skipped*.
+    """
+    daily = [t for t in declared if t.daily]
+    other = [t for t in declared if not t.daily]
+    return [_table_checks("daily_table_declarations", daily, partitions), _table_checks("table_declarations", other, None)]
+
+
+def _table_checks(name: str, declared: Sequence[Table], partitions: dg.PartitionsDefinition | None) -> dg.AssetChecksDefinition:
+    specs, lookup = [], {}
+    for table in declared:
+        for kind in _kinds(table):
+            spec = dg.AssetCheckSpec(check_name(table, kind), asset=table.key, partitions_def=partitions,
+                                     description=DESCRIBE[kind].format(keys=", ".join(table.key_columns)))
+            specs.append(spec)
+            lookup[spec.key] = (table, kind, spec)
+
+    @dg.multi_asset_check(specs=specs, name=name, can_subset=True)
+    def evaluate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckEvaluation]:
+        spark = warehouse.spark.get_session()
+        for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+            table, kind, spec = lookup[key]
+            path = str(warehouse.path(table.key))
+            if not warehouse.exists(table.key):
+                result = dg.AssetCheckResult(passed=False, severity=ERROR,
+                                             description=f"{table.name} has no Delta table at {path}: materialize it")
+            else:
+                result = EVALUATE[kind](spark, table, path)
+            if partitions is None:
+                yield dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=result.passed,
+                                              severity=result.severity, description=result.description,
+                                              metadata=result.metadata, blocking=False)
+            else:
+                yield from evaluations(context, spec, same_for_every_partition(context.partition_keys, result))
+
+    return evaluate
+
+
+def names(declared: Sequence[Table]) -> list[str]:
+    """The check names :func:`build_table_checks` gives ``declared`` tables (for docs and tests)."""
+    return [check_name(t, kind) for t in declared for kind in _kinds(t)]

@@ -1,0 +1,53 @@
+"""Checks of the customer change feed and the dimensions (unpartitioned; the dimension checks block downstream gold)."""
+
+import dagster as dg
+
+from lakehouse import tables
+from lakehouse.assets.bronze import CDC_EVENT_KEY, CDC_SCHEMA
+from lakehouse.assets.silver.dimensions import CUSTOMER_SCD2, applicable_events
+from lakehouse.checks import scd_evaluations as scd
+from lakehouse.ingest import read_json_lines
+from lakehouse.resources import LandingZone, Warehouse
+
+BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_FILES = tables.BRONZE_CUSTOMERS_CDC.key, tables.BRONZE_CUSTOMERS_CDC_FILES.key
+BRONZE_CUSTOMERS_CDC_REJECTS, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC_REJECTS.key, tables.SILVER_DIM_CUSTOMER.key
+
+
+def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
+    """Checks of the change feed and the dimensions (unpartitioned; the dimension checks block downstream gold)."""
+    keys = list(CUSTOMER_SCD2.keys)
+
+    @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, blocking=True,
+                    additional_deps=[BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES],
+                    description="CDC accounting: distinct events in bronze = events landed − duplicates, over the ingested files.")
+    def customers_cdc_accounting(warehouse: Warehouse, landing: LandingZone):
+        logged = [r["file"] for r in warehouse.read(BRONZE_CUSTOMERS_CDC_FILES).select("file").collect()]
+        landed = read_json_lines(warehouse.spark.get_session(), logged, CDC_SCHEMA)
+        pending = len({f.path for f in landing.cdc_files()} - set(logged))
+        return scd.cdc_accounting(landed.records, landed.rejects, warehouse.read(BRONZE_CUSTOMERS_CDC),
+                                  warehouse.read(BRONZE_CUSTOMERS_CDC_REJECTS), CDC_EVENT_KEY, pending)
+
+    @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, description="Change events the dimension cannot place (WARN with the count).")
+    def customers_cdc_applicable(warehouse: Warehouse):
+        bronze = warehouse.read(BRONZE_CUSTOMERS_CDC)
+        return scd.applicable_share(bronze, applicable_events(bronze))
+
+    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True, description="At most one current row per customer_id.")
+    def dim_customer_one_current_row(warehouse: Warehouse):
+        return scd.one_current_row(warehouse.read(SILVER_DIM_CUSTOMER), keys)
+
+    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True,
+                    description="No inverted or overlapping validity intervals; is_current exactly when valid_to is NULL.")
+    def dim_customer_valid_intervals(warehouse: Warehouse):
+        return scd.valid_intervals(warehouse.read(SILVER_DIM_CUSTOMER), keys)
+
+    @dg.asset_check(asset=SILVER_DIM_CUSTOMER, blocking=True, additional_deps=[BRONZE_CUSTOMERS_CDC],
+                    description="Every customer whose latest event is not a DELETE has a current row with that event's values; no other has one.")
+    def dim_customer_follows_events(warehouse: Warehouse):
+        spec = CUSTOMER_SCD2
+        events = applicable_events(warehouse.read(BRONZE_CUSTOMERS_CDC))
+        return scd.current_rows_follow_events(warehouse.read(SILVER_DIM_CUSTOMER), events, keys, spec.sequence,
+                                              spec.tracked, spec.delete_when)
+
+    return [customers_cdc_accounting, customers_cdc_applicable, dim_customer_one_current_row,
+            dim_customer_valid_intervals, dim_customer_follows_events]
