@@ -129,6 +129,7 @@ class Table:
     owner: str = DEFAULT_OWNER
     max_files_per_partition: int = 32
     min_average_file_bytes: int = 1 << 20
+    optimize_max_file_bytes: int | None = None  # OPTIMIZE's target file size (Delta's default: 1 GiB)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
