@@ -3,7 +3,7 @@
 It generates a landing zone (the generator's default fault rates: malformed lines, wrong types,
 duplicates, ...), materializes the reference data (stores, products), the customer change feed
 and dimension, then the whole sales chain and the revenue by city over all days as single-run
-backfills, with every asset check, prints a table of check → status and
+backfills, and the clickstream, with every asset check, prints a table of check → status and
 exits 1 if any ERROR-severity check failed or the run itself failed (0 otherwise; WARN results
 are printed, not fatal). The README's ``make test`` runs it after the unit tests.
 
@@ -15,6 +15,7 @@ Usage::
 
 import argparse
 import sys
+import warnings
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,9 +28,12 @@ from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.settings import LakehouseSettings
 
 START = date(2025, 1, 1)
+# Runs print warnings and errors only: the table below is what a user reads.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_warnings()
     parser = argparse.ArgumentParser(description="Run every asset check on a fresh sample lakehouse with injected faults.")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rows-per-day", type=int, default=500)
@@ -58,19 +62,45 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors or not run_ok else 0
 
 
-def run_all_checks(settings: LakehouseSettings, first: str, last: str) -> tuple[list[dict], bool]:
-    """Materialize everything with its checks on a real (ephemeral) instance; one row per evaluation."""
-    defs = build_definitions(settings)
-    instance = dg.DagsterInstance.ephemeral()
+JOBS = ("reference_data", "customer_dimension", "sales_pipeline", "customer_revenue", "clickstream")
+
+
+def quiet_warnings() -> None:
+    """Hide Dagster's Beta/Preview/Supersession notices: they concern the project's code, not the data checked."""
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+def materialize_everything(
+    defs: dg.Definitions, instance: dg.DagsterInstance, first: str, last: str, run_config: dict | None = None
+) -> list[dg.ExecuteInProcessResult]:
+    """One run of every job, in dependency order; the daily ones as single-run backfills of ``first``..``last``.
+
+    Example::
+
+        results = materialize_everything(build_definitions(settings), instance, "2025-01-01", "2025-01-07")
+        all(r.success for r in results)
+    """
     days = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    results = [
-        defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-        for job, tags in (("reference_data", None), ("customer_dimension", None), ("sales_pipeline", days), ("customer_revenue", days))
+    daily = {"sales_pipeline", "customer_revenue"}
+    return [
+        defs.resolve_job_def(job).execute_in_process(
+            instance=instance, tags=days if job in daily else None, raise_on_error=False, run_config=run_config)
+        for job in JOBS
     ]
+
+
+def run_all_checks(settings: LakehouseSettings, first: str, last: str) -> tuple[list[dict], bool]:
+    """Materialize everything with its checks on a real (ephemeral) instance; one row per check."""
+    instance = dg.DagsterInstance.ephemeral()
+    results = materialize_everything(build_definitions(settings), instance, first, last, run_config=QUIET)
     evaluations = [
         event.event_specific_data
         for result in results for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
+    for result in results:
+        if not result.success:
+            print(f"run of {result.dagster_run.job_name} failed: {result.get_run_failure_event().message}", file=sys.stderr)
     return summarize(evaluations), all(result.success for result in results)
 
 

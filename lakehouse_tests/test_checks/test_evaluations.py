@@ -123,3 +123,20 @@ def test_schema_drift_errors_when_a_field_changes_type(spark):
     assert not result.passed and result.severity == ERROR and "'quantity' changed type" in result.description
     # a few bad values are bad records (quarantined), not drift
     assert _drift(_bronze(spark, [retyped, GOOD, GOOD])).passed
+
+
+def test_totals_reconcile_within_a_relative_tolerance_and_fail_naming_the_total():
+    silver = {"d1": {"revenue": 100.0, "transactions": 4.0}}
+    assert ev.reconcile_totals(silver, {"d1": {"revenue": 100.0 + 1e-9, "transactions": 4.0}}, ["d1"], "r")["d1"].passed
+    broken = ev.reconcile_totals(silver, {"d1": {"revenue": 99.0, "transactions": 4.0}}, ["d1"], "r")["d1"]
+    assert not broken.passed and broken.severity == ERROR and "revenue 99" in broken.description
+
+
+def test_hourly_events_reconcile_with_the_late_drops_and_flag_double_counting():
+    from lakehouse.checks.clickstream import hourly_reconciliation
+
+    assert hourly_reconciliation(bronze_events=100, gold_events=97, dropped=3).passed
+    gap = hourly_reconciliation(bronze_events=100, gold_events=95, dropped=3)
+    assert not gap.passed and gap.severity == WARN and "off by 2" in gap.description
+    double = hourly_reconciliation(bronze_events=100, gold_events=101, dropped=0)
+    assert not double.passed and double.severity == ERROR

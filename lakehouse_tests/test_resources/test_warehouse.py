@@ -1,0 +1,79 @@
+"""Reading tables as of a past version (run tags), and recording what each materialization read."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from lakehouse import delta
+
+DAY = "2025-01-02"
+
+
+def _sale(sale_id: str, amount: float) -> str:
+    return json.dumps({"sale_id": sale_id, "customer_id": 1, "product_id": 1, "store_id": 1, "quantity": 1,
+                       "amount": amount, "sale_ts": f"{DAY}T08:00:00Z"})
+
+
+def _revenue(lakehouse) -> float:
+    return lakehouse.table("gold/daily_sales").where(f"sale_date = DATE'{DAY}'").first()["revenue"]
+
+
+def _gold_as_of(lakehouse, version, raise_on_error=True):
+    job = lakehouse.defs.resolve_job_def("sales_pipeline")
+    return job.execute_in_process(
+        instance=lakehouse.instance, partition_key=DAY, raise_on_error=raise_on_error,
+        asset_selection=[dg.AssetKey(["gold", "daily_sales"])], tags={"lakehouse/as_of/silver.sales": str(version)},
+    )
+
+
+def test_a_run_tagged_as_of_a_version_reproduces_the_result_of_that_version(lakehouse, write_sales_day):
+    write_sales_day(DAY, [_sale("S-1", 10.0)])
+    assert lakehouse.materialize(DAY).success
+    first = delta.latest_version(lakehouse.spark, str(lakehouse.path("silver/sales")))
+    write_sales_day(DAY, [_sale("S-2", 5.0)], name="late-0000.json")  # late data: the day is rebuilt
+    assert lakehouse.materialize(DAY).success
+    assert _revenue(lakehouse) == 15.0
+
+    result = _gold_as_of(lakehouse, first)
+
+    assert _revenue(lakehouse) == 10.0  # gold rebuilt from silver as it was
+    gold = result.asset_materializations_for_node("gold__daily_sales")[0]
+    assert gold.metadata["input_versions"].value == {"silver.sales": first}
+
+
+def test_a_version_vacuum_removed_is_refused_naming_the_versions_still_readable(lakehouse, write_sales_day):
+    write_sales_day(DAY, [_sale("S-1", 10.0)])
+    assert lakehouse.materialize(DAY).success
+    path = str(lakehouse.path("silver/sales"))
+    first = delta.latest_version(lakehouse.spark, path)
+    assert lakehouse.materialize(DAY).success  # the day rewritten: version `first`'s files are now unreferenced
+    delta.vacuum(lakehouse.spark, path, retention_hours=0, allow_short_retention=True)
+
+    result = _gold_as_of(lakehouse, first, raise_on_error=False)
+
+    assert not result.success
+    failure = str(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
+    assert f"version {first} of silver.sales can no longer be read" in failure and "Versions still readable" in failure
+
+
+def test_an_as_of_tag_naming_an_unknown_table_fails_listing_the_tables(lakehouse, write_sales_day):
+    write_sales_day(DAY, [_sale("S-1", 10.0)])
+    result = lakehouse.defs.resolve_job_def("sales_pipeline").execute_in_process(
+        instance=lakehouse.instance, partition_key=DAY, raise_on_error=False, tags={"lakehouse/as_of/silver.sale": "1"})
+    assert not result.success
+    failure = str(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE").event_specific_data.error)
+    assert "unknown table 'silver.sale'" in failure and "silver.sales" in failure
+
+
+def test_versions_and_timestamps_resolve_to_versions(spark, tmp_path):
+    path = str(tmp_path / "t")
+    spark.range(3).write.format("delta").save(path)
+    spark.range(5).write.format("delta").mode("overwrite").save(path)
+    commits = delta.history(spark, path)
+    assert delta.version_at(spark, path, "0") == 0
+    assert delta.version_at(spark, path, commits[0].timestamp.isoformat()) == 1
+    with pytest.raises(ValueError, match="did not exist yet"):
+        delta.version_at(spark, path, "2000-01-01T00:00:00Z")
+    with pytest.raises(ValueError, match="has no version 7"):
+        delta.version_at(spark, path, "7")
