@@ -1,9 +1,11 @@
 """Run the clickstream queries from a shell: once (catch up and stop) or continuously until Ctrl-C.
 
-Both queries use the tables and checkpoints the Dagster assets use (paths from
-:meth:`LakehouseSettings.from_env`): ``landing/clickstream`` -> ``warehouse/bronze/clickstream``
-(+ ``warehouse/bronze/clickstream_rejects``, checkpoint ``checkpoints/bronze/clickstream``) ->
-``warehouse/gold/hourly_events`` (checkpoint ``checkpoints/gold/hourly_events``).
+Both queries use the tables, checkpoints and watermark the Dagster assets use: the resources
+of :func:`lakehouse.definitions.build_definitions` for the ``LAKEHOUSE_*`` settings (so
+``LAKEHOUSE_CLICKSTREAM_WATERMARK`` holds here too): ``landing/clickstream`` ->
+``warehouse/bronze/clickstream`` (+ ``bronze/clickstream_rejects``, checkpoint
+``checkpoints/bronze/clickstream``) -> ``warehouse/gold/hourly_events`` (checkpoint
+``checkpoints/gold/hourly_events``).
 
 Do not run it while sensor-driven Dagster runs of those assets may start: two queries on one
 checkpoint at the same time fail or, worse, interleave their batches. Stop the sensor (or this
@@ -23,7 +25,8 @@ import signal
 import threading
 from collections.abc import Sequence
 
-from lakehouse.resources import SparkResource
+from lakehouse import tables
+from lakehouse.definitions import build_definitions
 from lakehouse.settings import LakehouseSettings
 from lakehouse.streaming.clickstream import StreamReport, StreamRun, start_bronze_clickstream, start_hourly_events
 
@@ -32,29 +35,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.streaming.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--continuous", action="store_true", help="keep both queries running until Ctrl-C")
     parser.add_argument("--interval", default="30 seconds", help='batch interval with --continuous, e.g. "30 seconds"')
-    parser.add_argument("--max-files-per-trigger", type=int, default=100, help="landed files per bronze micro-batch")
-    parser.add_argument("--watermark", default="1 hour", help="how late an event may be and still be counted in gold")
+    parser.add_argument("--max-files-per-trigger", type=int, help="landed files per bronze micro-batch (default: the assets')")
+    parser.add_argument("--watermark", help="how late an event may be and still be counted in gold "
+                        "(default: LAKEHOUSE_CLICKSTREAM_WATERMARK, as for the assets)")
     args = parser.parse_args(argv)
 
-    settings = LakehouseSettings.from_env()
-    spark = SparkResource(
-        master=settings.spark_master, jars_dir=str(settings.jars_dir), conf=dict(settings.spark_conf)
-    ).get_session()
-    landing, warehouse, checkpoints = settings.landing, settings.warehouse, settings.checkpoints
-    bronze = str(warehouse / "bronze" / "clickstream")
+    resources = build_definitions(LakehouseSettings.from_env()).resources
+    spark, landing, warehouse, streams = (resources[name] for name in ("spark", "landing", "warehouse", "streams"))
+    session = spark.get_session()
+    events, rejects, gold = (t.key for t in (tables.BRONZE_CLICKSTREAM, tables.BRONZE_CLICKSTREAM_REJECTS, tables.GOLD_HOURLY_EVENTS))
+    for key in (events, rejects, gold):
+        warehouse.ensure(key)
     trigger = {"processingTime": args.interval} if args.continuous else None
 
     def start_bronze() -> StreamRun:
         return start_bronze_clickstream(
-            spark, str(landing / "clickstream"), bronze, str(warehouse / "bronze" / "clickstream_rejects"),
-            str(checkpoints / "bronze" / "clickstream"), max_files_per_trigger=args.max_files_per_trigger,
+            session, landing.clickstream_folder(), str(warehouse.path(events)), str(warehouse.path(rejects)),
+            streams.checkpoint(events), max_files_per_trigger=args.max_files_per_trigger or streams.max_files_per_trigger,
             trigger=trigger,
         )
 
     def start_gold() -> StreamRun:
         return start_hourly_events(
-            spark, bronze, str(warehouse / "gold" / "hourly_events"),
-            str(checkpoints / "gold" / "hourly_events"), watermark=args.watermark, trigger=trigger,
+            session, str(warehouse.path(events)), str(warehouse.path(gold)), streams.checkpoint(gold),
+            watermark=args.watermark or streams.watermark, trigger=trigger,
         )
 
     if not args.continuous:
