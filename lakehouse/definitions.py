@@ -15,6 +15,7 @@ from lakehouse import tables
 from lakehouse.assets import build_assets
 from lakehouse.checks import build_checks
 from lakehouse.io import DeltaIOManager
+from lakehouse.operations import maintenance_schedule, restore_table, table_maintenance
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
@@ -80,7 +81,8 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=build_assets(partitions),
         asset_checks=build_checks(partitions),
-        jobs=jobs,
+        jobs=[*jobs, table_maintenance, restore_table],
+        schedules=[maintenance_schedule],
         sensors=[
             dg.AutomationConditionSensorDefinition(
                 "lakehouse_automation",

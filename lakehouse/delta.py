@@ -18,6 +18,7 @@ Example::
     write.result.metadata()                                  # version, operation, files, bytes
     insert_new(spark, path, events, on="t.id = s.id")        # insert-if-absent MERGE
     optimize(spark, path, zorder=("customer_id",)); vacuum(spark, path, dry_run=True)
+    data_files(spark, path)                                  # current files: size, partition directory
     restore(spark, path, version=12)
 """
 
@@ -29,7 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException, PySparkException
@@ -40,6 +41,7 @@ from lakehouse.tables.registry import Table
 
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
+RETENTION_IGNORE_CONF = "spark.databricks.delta.vacuum.retentionWindowIgnore.enabled"
 WRITE_TOKEN = "lakehouse_write"
 DEFAULT_RETENTION_HOURS = 168  # Delta's default: 7 days
 
@@ -371,16 +373,22 @@ def missing_files(spark: SparkSession, path: str | Path, version: int) -> list[s
 
 
 def readable_versions(spark: SparkSession, path: str | Path) -> list[int]:
-    """The versions whose data files are all still there, oldest first (VACUUM removes the oldest ones' files)."""
-    versions = sorted(c.version for c in history(spark, path))
-    low, high = 0, len(versions) - 1
-    while low < high:  # the first readable version; every later one is readable too
-        middle = (low + high) // 2
-        if missing_files(spark, path, versions[middle]):
-            low = middle + 1
-        else:
-            high = middle
-    return versions[low:]
+    """The newest versions whose data files are all still there, oldest first: from the newest back to VACUUM's cut.
+
+    Checked one by one from the newest: readability is not monotone in the version (a version
+    before the table's first rows has no files to lose, and one whose files all outlived the
+    retention reads while its successors do not), so a binary search would misreport.
+
+    Example::
+
+        readable_versions(spark, path)      # [14, 15, 16]: versions up to 13 lost files to VACUUM
+    """
+    readable: list[int] = []
+    for version in sorted((c.version for c in history(spark, path)), reverse=True):
+        if missing_files(spark, path, version):
+            break
+        readable.append(version)
+    return readable[::-1]
 
 
 def overwrite(
@@ -488,12 +496,13 @@ def optimize(spark: SparkSession, path: str | Path, *, where: str | None = None,
 
 @dataclass(frozen=True)
 class VacuumResult:
-    """Files (and their bytes) that VACUUM deleted, or would delete in a dry run."""
+    """Files (and their bytes) that VACUUM deleted, or would delete in a dry run; and the empty directories."""
 
     files: list[str]
     bytes: int
     dry_run: bool
     retention_hours: float
+    directories: list[str] = field(default_factory=list)  # VACUUM removes empty directories whatever their age
 
 
 def vacuum(spark: SparkSession, path: str | Path, *, retention_hours: float = DEFAULT_RETENTION_HOURS,
@@ -506,35 +515,84 @@ def vacuum(spark: SparkSession, path: str | Path, *, retention_hours: float = DE
     """
     _require(spark, path)
     hours = float(retention_hours)
+    if not hours >= 0:
+        raise ValueError(f"VACUUM of {path}: retention_hours must be a number of hours >= 0, not {retention_hours!r}")
     short = hours < DEFAULT_RETENTION_HOURS
     if short and not allow_short_retention:
         raise ValueError(
             f"VACUUM of {path} with {hours:g} h retention refused: below Delta's 7-day default, a reader or writer "
             "still using an older version could fail. Maintenance allows it with force_retention and a reason."
         )
-    previous = spark.conf.get(RETENTION_CHECK_CONF, "true")
-    if short:
-        spark.conf.set(RETENTION_CHECK_CONF, "false")
-    try:
-        listed = spark.sql(f"VACUUM {sql_path(path)} RETAIN {hours:g} HOURS DRY RUN").collect()
-        files = [row["path"] for row in listed]
+    # Delta 4.x ignores RETAIN unless it is 0 (vacuum.retentionWindowIgnore, on by default) and keeps the
+    # table's deletedFileRetentionDuration instead: asked for 14 days, it would delete after 7.
+    conf = {RETENTION_IGNORE_CONF: "false", **({RETENTION_CHECK_CONF: "false"} if short else {})}
+    retain = f"RETAIN {_decimal(hours)} HOURS"
+    with _session_conf(spark, conf):
+        listed = [row["path"] for row in spark.sql(f"VACUUM {sql_path(path)} {retain} DRY RUN").collect()]
+        directories = [f for f in listed if _is_directory(f)]
+        files = [f for f in listed if f not in directories]
         size = file_bytes(spark, files)
-        if files and not dry_run:
-            spark.sql(f"VACUUM {sql_path(path)} RETAIN {hours:g} HOURS")
-    finally:
-        spark.conf.set(RETENTION_CHECK_CONF, previous)
-    return VacuumResult(files=files, bytes=size, dry_run=dry_run, retention_hours=hours)
+        if listed and not dry_run:
+            spark.sql(f"VACUUM {sql_path(path)} {retain}")
+    return VacuumResult(files=files, bytes=size, dry_run=dry_run, retention_hours=hours, directories=directories)
 
 
 def file_bytes(spark: SparkSession, files: Sequence[str]) -> int:
     """Total size of ``files`` (local ones by ``stat``, others through Spark's binary file source)."""
-    local = [_local(f) for f in files]
-    if all(p is not None for p in local):
-        return sum(p.stat().st_size for p in local if p is not None and p.exists())
-    if not files:
-        return 0
-    sizes = spark.read.format("binaryFile").load(list(files)).select(F.sum("length").alias("bytes")).first()
-    return int(sizes["bytes"] or 0)
+    return sum(file_sizes(spark, files).values())
+
+
+def file_sizes(spark: SparkSession, files: Sequence[str]) -> dict[str, int]:
+    """The size of each of ``files`` that exists (local ones by ``stat``, others listed by Spark's binary file source).
+
+    Example::
+
+        file_sizes(spark, ["file:/data/warehouse/silver/sales/sale_date=2025-01-03/part-0.parquet"])
+    """
+    local = {f: _local(f) for f in files}
+    if all(p is not None for p in local.values()):
+        return {f: p.stat().st_size for f, p in local.items() if p is not None and p.is_file()}
+    # Only path and length are selected, so the binary file source lists the files without reading them.
+    rows = spark.read.format("binaryFile").load(list(files)).select("path", "length").collect()
+    by_location = {_location(row["path"]): int(row["length"]) for row in rows}
+    return {f: by_location[_location(f)] for f in files if _location(f) in by_location}
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of a table's current version: URI, size, and partition directory (``''`` when unpartitioned)."""
+
+    path: str
+    bytes: int
+    partition: str
+
+
+def data_files(spark: SparkSession, path: str | Path) -> list[DataFile]:
+    """The data files of the table's current version, with sizes and partition directories; no data is read.
+
+    The list comes from the Delta log (``inputFiles``), so it holds exactly the files the current
+    version reads (not the removed ones VACUUM has yet to delete).
+
+    Example::
+
+        files = data_files(spark, path)
+        sum(f.bytes for f in files if f.partition == "sale_date=2025-01-03")
+    """
+    _require(spark, path)
+    files = sorted(read(spark, path).inputFiles())
+    sizes = file_sizes(spark, files)
+    return [DataFile(f, sizes.get(f, 0), partition_of(f)) for f in files]
+
+
+def partition_of(file: str) -> str:
+    """The partition directories of a data file (``sale_date=2025-01-03``), ``''`` for an unpartitioned table."""
+    directories = PurePosixPath(urlparse(file).path).parent.parts
+    trailing: list[str] = []
+    for directory in reversed(directories):
+        if "=" not in directory:
+            break
+        trailing.insert(0, directory)
+    return "/".join(trailing)
 
 
 def restore(spark: SparkSession, path: str | Path, *, version: int | None = None, timestamp: str | None = None) -> Row:
@@ -559,6 +617,22 @@ def is_conflict(error: Exception) -> bool:
     return "ConcurrentModificationException" in str(error) or "Concurrent" in type(error).__name__
 
 
+@contextmanager
+def _session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[None]:
+    """Set session settings for the block, then put back what was there (or unset them)."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
 def _require(spark: SparkSession, path: str | Path) -> None:
     if not exists(spark, path):
         raise DeltaTableMissing(f"there is no Delta table at {path}")
@@ -570,6 +644,22 @@ def _properties_sql(properties: Mapping[str, str]) -> str:
 
 def _sql_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _decimal(number: float) -> str:
+    """A number as a SQL decimal literal: ``f"{x:g}"`` writes 1e-05, which SQL does not parse."""
+    return f"{number:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def _is_directory(path: str) -> bool:
+    local = _local(path)
+    return local is not None and local.is_dir()
+
+
+def _location(file: str) -> str:
+    """A file URI without its scheme's spelling (``file:/x`` and ``file:///x`` alike), to match listings."""
+    parsed = urlparse(file)
+    return parsed.netloc + parsed.path
 
 
 def _normalize(expression: str) -> str:
