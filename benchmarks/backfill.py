@@ -40,20 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "data" / "bench")
     args = parser.parse_args(argv)
 
-    landing = _landing(args.root / "landing", args.rows, args.days, args.seed)
+    landing = landing_zone(args.root / "landing", args.rows, args.days, args.seed)
     days = [(START + timedelta(days=i)).isoformat() for i in range(args.days)]
     results = []
     for mode in args.modes.split(","):
         target = args.root / mode
         shutil.rmtree(target, ignore_errors=True)
-        env = _env(landing, target)
+        env = run_env(landing, target)
         began = time.perf_counter()
         if mode == "single":
-            _materialize(env, "--partition-range", f"{days[0]}...{days[-1]}")
+            materialize(env, "--partition-range", f"{days[0]}...{days[-1]}")
             runs = 1
         elif mode == "separate":
             for day in days:
-                _materialize(env, "--partition", day)
+                materialize(env, "--partition", day)
             runs = len(days)
         else:
             parser.error(f"unknown mode {mode!r}")
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if len(counts) == 1 else 1
 
 
-def _landing(folder: Path, rows: int, days: int, seed: int) -> Path:
+def landing_zone(folder: Path, rows: int, days: int, seed: int) -> Path:
+    """The generated landing zone in ``folder``: reused when its manifest matches, else generated anew."""
     manifest_file = folder / "_manifest.json"
     if manifest_file.exists():
         manifest = Manifest.load(manifest_file)
@@ -78,7 +79,8 @@ def _landing(folder: Path, rows: int, days: int, seed: int) -> Path:
     return folder
 
 
-def _env(landing: Path, target: Path) -> dict[str, str]:
+def run_env(landing: Path, target: Path) -> dict[str, str]:
+    """The environment of a ``dagster`` CLI run over ``landing`` whose warehouse and instance live in ``target``."""
     (target / "dagster_home").mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "config" / "dagster.yaml", target / "dagster_home" / "dagster.yaml")
     return {
@@ -90,9 +92,10 @@ def _env(landing: Path, target: Path) -> dict[str, str]:
     }
 
 
-def _materialize(env: dict[str, str], *partition_args: str) -> None:
+def materialize(env: dict[str, str], *partition_args: str, assets: str = ASSETS) -> None:
+    """``dagster asset materialize`` of ``assets`` in a fresh process, as a run worker does; exits on failure."""
     command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "lakehouse.definitions",
-               "--select", ASSETS, *partition_args]
+               "--select", assets, *partition_args]
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -18,3 +18,12 @@ def _memory() -> str:
         return f"{kib / 1024 / 1024:.0f} GiB RAM"
     except (OSError, StopIteration):
         return "unknown RAM"
+
+
+def load() -> str:
+    """``'load average 2.31 / 1.82 / 2.00 (1 / 5 / 15 min)'``: how busy the machine was (other processes count)."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
