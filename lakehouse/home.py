@@ -38,7 +38,7 @@ def prepare_home(home: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.home", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lakehouse.home", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("home", type=Path, help="the DAGSTER_HOME folder")
     args = parser.parse_args(argv)
     if prepare_home(args.home):

@@ -78,8 +78,8 @@ def partition_predicate(column: str, keys: Sequence[str], partitions_def: dg.Par
     """A SQL predicate selecting exactly ``keys`` of ``column`` (a contiguous range for dates)."""
     column = validate_column(column)
     values = validate_keys(keys, partitions_def)
-    if values and isinstance(values[0], date):
-        days = sorted(values)
+    days = sorted(v for v in values if isinstance(v, date))  # all of them for time partitions, else none
+    if days:
         if len(days) == (days[-1] - days[0]).days + 1:
             return f"`{column}` >= DATE'{days[0].isoformat()}' AND `{column}` <= DATE'{days[-1].isoformat()}'"
         listed = ", ".join(f"DATE'{d.isoformat()}'" for d in days)

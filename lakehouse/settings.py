@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def first_landed_day(landing: Path, today: date | None = None) -> str:
 
         first_landed_day(Path("data/landing"))   # '2026-11-27' for the sample set up on 2026-12-04
     """
-    yesterday = (today or datetime.now(timezone.utc).date()) - timedelta(days=1)
+    yesterday = (today or datetime.now(UTC).date()) - timedelta(days=1)
     days = []
     try:
         with os.scandir(landing / "sales") as entries:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -28,7 +28,7 @@ def settings(tmp_path: Path) -> LakehouseSettings:
 
 
 @pytest.fixture
-def lakehouse(spark, settings: LakehouseSettings) -> LakehouseRunner:
+def lakehouse(spark, settings: LakehouseSettings) -> Iterator[LakehouseRunner]:
     """A whole lakehouse (definitions + real Dagster instance) rooted in tmp_path."""
     with dg.instance_for_test() as instance:
         yield LakehouseRunner(build_definitions(settings), settings, instance, spark)

@@ -13,8 +13,11 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any, TypedDict, Unpack
+
 import dagster as dg
 
+from lakehouse.assets.policies import Policies
 from lakehouse.tables.registry import KEY, PII, Table
 
 KINDS = frozenset({"spark", "delta"})
@@ -51,9 +54,9 @@ def column_lineage(table: Table) -> dg.TableColumnLineage | None:
     return dg.TableColumnLineage(deps_by_column=deps) if deps else None
 
 
-def definition_metadata(table: Table) -> dict[str, object]:
+def definition_metadata(table: Table) -> dict[str, Any]:
     """Definition metadata of the table's asset: column schema and lineage, table name, partition column."""
-    metadata: dict[str, object] = {"dagster/column_schema": column_schema(table), "dagster/table_name": table.name}
+    metadata: dict[str, Any] = {"dagster/column_schema": column_schema(table), "dagster/table_name": table.name}
     lineage = column_lineage(table)
     if lineage is not None:
         metadata["dagster/column_lineage"] = lineage
@@ -70,7 +73,22 @@ def tags(table: Table) -> dict[str, str]:
     return found
 
 
-def _common(table: Table, kinds: set[str] | None) -> dict[str, object]:
+class _Common(TypedDict):
+    description: str
+    metadata: dict[str, Any]
+    kinds: set[str]
+    tags: dict[str, str]
+    owners: list[str]
+
+
+class AssetArgs(_Common, Policies):
+    """The keyword arguments of ``@dg.asset`` that :func:`asset_args` gives."""
+
+    key: dg.AssetKey
+    group_name: str
+
+
+def _common(table: Table, kinds: set[str] | None) -> _Common:
     return {
         "description": table.description,
         "metadata": definition_metadata(table),
@@ -80,19 +98,19 @@ def _common(table: Table, kinds: set[str] | None) -> dict[str, object]:
     }
 
 
-def asset_args(table: Table, *, kinds: set[str] | None = None, **extra: object) -> dict[str, object]:
-    """Keyword arguments of ``@dg.asset`` for the table's asset (``extra`` adds partitions, automation, ...)."""
+def asset_args(table: Table, *, kinds: set[str] | None = None, **extra: Unpack[Policies]) -> AssetArgs:
+    """Keyword arguments of ``@dg.asset`` for the table's asset (``extra``: its automation condition, freshness policy)."""
     return {"key": table.key, "group_name": table.layer, **_common(table, kinds), **extra}
 
 
-def table_out(table: Table, *, kinds: set[str] | None = None, **extra: object) -> dg.AssetOut:
+def table_out(table: Table, *, kinds: set[str] | None = None, **extra: Unpack[Policies]) -> dg.AssetOut:
     """An output of a ``@dg.multi_asset`` for the table."""
-    return dg.AssetOut(key=table.key, group_name=table.layer, **_common(table, kinds), **extra)  # type: ignore[arg-type]
+    return dg.AssetOut(key=table.key, group_name=table.layer, **_common(table, kinds), **extra)
 
 
-def table_spec(table: Table, *, kinds: set[str] | None = None, **extra: object) -> dg.AssetSpec:
+def table_spec(table: Table, *, kinds: set[str] | None = None, **extra: Unpack[Policies]) -> dg.AssetSpec:
     """An ``AssetSpec`` of a ``@dg.multi_asset`` for the table (an asset that writes its table itself)."""
-    return dg.AssetSpec(key=table.key, group_name=table.layer, **_common(table, kinds), **extra)  # type: ignore[arg-type]
+    return dg.AssetSpec(key=table.key, group_name=table.layer, **_common(table, kinds), **extra)
 
 
 __all__ = ["KINDS", "PII", "asset_args", "column_lineage", "column_schema", "definition_metadata", "table_out",

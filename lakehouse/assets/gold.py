@@ -6,8 +6,8 @@ from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.assets.declared import asset_args
-from lakehouse.checks.clickstream import DROPPED_TOTAL
 from lakehouse.assets.policies import DAILY_FRESHNESS, DERIVED_DAILY, FOLLOW_UPSTREAM, STREAM_FRESHNESS
+from lakehouse.checks.clickstream import DROPPED_TOTAL, recorded_dropped_total
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.resources import SparkResource, Streams, Warehouse
@@ -68,7 +68,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         by_city = located.groupBy("sale_date", "city").agg(
             F.sum("net_amount").alias("revenue"),
             F.count("sale_id").alias("transactions"),
-            F.countDistinct("customer_id").alias("customers"),
+            F.count_distinct("customer_id").alias("customers"),
         )
         context.add_output_metadata({"sales_without_customer_version": dg.MetadataValue.int(unmatched)})
         return by_city
@@ -84,9 +84,7 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
                 streams.checkpoint(GOLD_HOURLY_EVENTS), watermark=streams.watermark,
             )
         # Late drops add up across runs, so the reconciliation check can account for every bronze event.
-        previous = context.instance.get_latest_materialization_event(GOLD_HOURLY_EVENTS)
-        earlier = previous.asset_materialization.metadata.get(DROPPED_TOTAL) if previous and previous.asset_materialization else None
-        total = (int(earlier.value) if earlier is not None else 0) + report.late_events_dropped
+        total = recorded_dropped_total(context.instance) + report.late_events_dropped
         return dg.MaterializeResult(metadata=warehouse.materialization(
             GOLD_HOURLY_EVENTS, write.result, **stream_metadata(report), **{DROPPED_TOTAL: dg.MetadataValue.int(total)}))
 

@@ -1,6 +1,7 @@
 """How tables keep up: automation conditions, freshness policies and retries."""
 
 from datetime import timedelta
+from typing import TypedDict
 
 import dagster as dg
 
@@ -19,5 +20,13 @@ FILE_READ_RETRY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPO
 # The streaming gold table is refreshed whenever clicks land: WARN after 6 hours without, FAIL after a day.
 STREAM_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=24), warn_window=timedelta(hours=6))
 
+
+class Policies(TypedDict, total=False):
+    """How one table keeps up, as keyword arguments of its asset (see :func:`lakehouse.assets.declared.asset_args`)."""
+
+    automation_condition: dg.AutomationCondition
+    freshness_policy: dg.FreshnessPolicy
+
+
 # What a derived daily table (silver, gold) does: follow its upstream partitions, be fresh daily.
-DERIVED_DAILY = {"automation_condition": FOLLOW_UPSTREAM, "freshness_policy": DAILY_FRESHNESS}
+DERIVED_DAILY: Policies = {"automation_condition": FOLLOW_UPSTREAM, "freshness_policy": DAILY_FRESHNESS}

@@ -15,8 +15,8 @@ Usage::
 
 import argparse
 import sys
-import warnings
 import tempfile
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 

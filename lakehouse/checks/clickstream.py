@@ -20,6 +20,16 @@ BRONZE_CLICKSTREAM, GOLD_HOURLY_EVENTS = tables.BRONZE_CLICKSTREAM.key, tables.G
 DROPPED_TOTAL = "stream/late_events_dropped_total"
 
 
+def recorded_dropped_total(instance: dg.DagsterInstance) -> int:
+    """The ``stream/late_events_dropped_total`` of gold/hourly_events' latest materialization (0 before the first)."""
+    latest = instance.get_latest_materialization_event(GOLD_HOURLY_EVENTS)
+    recorded = latest.asset_materialization.metadata.get(DROPPED_TOTAL) if latest and latest.asset_materialization else None
+    if recorded is None:
+        return 0
+    assert isinstance(recorded.value, int), f"{DROPPED_TOTAL} is recorded as an int metadata value"
+    return recorded.value
+
+
 def hourly_reconciliation(bronze_events: int, gold_events: int, dropped: int) -> dg.AssetCheckResult:
     """The clickstream identity as a check result (see the module docstring)."""
     metadata = {"bronze_events": bronze_events, "gold_events": gold_events, "late_events_dropped_total": dropped,
@@ -42,9 +52,8 @@ def build_clickstream_checks() -> list[dg.AssetChecksDefinition]:
                     description="Hourly events plus the events dropped late equal the bronze events with an event time.")
     def gold_hourly_events_reconciles(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
         bronze = warehouse.read(BRONZE_CLICKSTREAM).where(F.col("event_time").isNotNull()).count()
-        gold = warehouse.read(GOLD_HOURLY_EVENTS).agg(F.sum("events")).first()[0] or 0
-        latest = context.instance.get_latest_materialization_event(GOLD_HOURLY_EVENTS)
-        recorded = latest.asset_materialization.metadata.get(DROPPED_TOTAL) if latest and latest.asset_materialization else None
-        return hourly_reconciliation(bronze, int(gold), int(recorded.value) if recorded is not None else 0)
+        summed = warehouse.read(GOLD_HOURLY_EVENTS).agg(F.sum("events")).first()
+        assert summed is not None  # an aggregate without grouping has one row
+        return hourly_reconciliation(bronze, int(summed[0] or 0), recorded_dropped_total(context.instance))
 
     return [gold_hourly_events_reconciles]

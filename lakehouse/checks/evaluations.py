@@ -69,7 +69,7 @@ def distinct_sales_by_day(bronze: DataFrame) -> dict[str, int]:
     """Bronze rows per day with re-sent copies of a non-null sale_id counted once."""
     keyed = bronze.select("sale_date", F.coalesce(F.col("sale_id"), F.concat(F.lit("\u0000"), F.col("_source_file"),
                                                                             F.col("_source_line").cast("string"))).alias("k"))
-    return {str(r["sale_date"]): r["n"] for r in keyed.groupBy("sale_date").agg(F.countDistinct("k").alias("n")).collect()}
+    return {str(r["sale_date"]): r["n"] for r in keyed.groupBy("sale_date").agg(F.count_distinct("k").alias("n")).collect()}
 
 
 def duplicate_keys(frame: DataFrame, keys: Sequence[str]) -> dg.AssetCheckResult:
@@ -174,7 +174,8 @@ def schema_drift(
     """
     known = [f.name for f in schema.fields]
     day = F.col(column).cast("string").alias("_day")
-    fields = F.explode(F.map_keys(F.from_json("_rescued_data", T.MapType(T.StringType(), T.StringType())))).alias("field")
+    # from_json parses into a MapType (pyspark documents ``schema: DataType or str``); its stub allows only Array/StructType.
+    fields = F.explode(F.map_keys(F.from_json("_rescued_data", T.MapType(T.StringType(), T.StringType())))).alias("field")  # pyright: ignore[reportArgumentType]
     rescued: dict[str, dict[str, int]] = {}
     for r in bronze.select(day, fields).groupBy("_day", "field").count().collect():
         rescued.setdefault(r["_day"], {})[r["field"]] = r["count"]

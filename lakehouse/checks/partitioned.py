@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
-from dagster._core.storage.event_log.base import AssetRecordsFilter
 
 PartitionResults = Mapping[str, dg.AssetCheckResult]
 
@@ -92,7 +91,7 @@ def same_for_every_partition(keys: Iterable[str], result: dg.AssetCheckResult) -
 def _latest_materialization(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str
 ) -> AssetCheckEvaluationTargetMaterializationData | None:
-    records = instance.fetch_materializations(AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1)
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1)
     if not records.records:
         return None
     record = records.records[0]

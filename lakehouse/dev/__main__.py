@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -87,10 +88,8 @@ def _summary(report: StopReport, grace: float, runs: list[str], exited: tuple[Se
 
 
 def _say(message: str) -> None:
-    try:
+    with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP)
         print(f"\033[1m[dev]\033[0m {message}", flush=True)
-    except OSError:  # the terminal is gone (SIGHUP)
-        pass
 
 
 def _parser() -> argparse.ArgumentParser:

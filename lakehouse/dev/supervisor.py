@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -143,14 +144,10 @@ def describe(processes: Mapping[int, Proc], kinds: Mapping[str, str]) -> str:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the whole group has ended already
         os.killpg(pgid, sig)
-    except ProcessLookupError:  # the whole group has ended already
-        pass
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -18,13 +18,12 @@ import argparse
 import sys
 import time
 from dataclasses import fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from lakehouse.generator.faults import FaultRates
 from lakehouse.generator.landing import generate_landing_zone
 from lakehouse.generator.manifest import MANIFEST_NAME, Manifest
-
 
 SAMPLE_DAYS = 7
 
@@ -36,7 +35,7 @@ def days_ending_yesterday(days: int, today: date | None = None) -> date:
 
         days_ending_yesterday(7, today=date(2026, 12, 4))   # date(2026, 11, 27): 11-27 … 12-03
     """
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     return today - timedelta(days=days)
 
 

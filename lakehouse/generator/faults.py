@@ -43,7 +43,7 @@ RECORD_FAULTS: tuple[str, ...] = (
 #: Record faults after which the sale fails a drop-level expectation of ``silver/sales``.
 INVALID_FAULTS: frozenset[str] = frozenset({"wrong_type", "missing_field", "invalid_value", "wrong_day"})
 #: Every counted kind: the record faults plus re-sent copies and blank lines.
-ALL_FAULT_KINDS: tuple[str, ...] = RECORD_FAULTS + ("duplicate", "blank_line")
+ALL_FAULT_KINDS: tuple[str, ...] = (*RECORD_FAULTS, "duplicate", "blank_line")
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def write_sales_day(
     spec: SalesDaySpec,
     rng: random.Random,
     rates: F.FaultRates,
-    on_rows: Callable[[int], None] | None = None,
+    on_rows: Callable[[int], object] | None = None,
 ) -> SalesDay:
     """Write one day's sales files under ``<out>/sales/<day>/`` and return its expected counts.
 
@@ -201,4 +201,4 @@ def _replace(pairs: list[tuple[str, str]], name: str, value: str) -> list[tuple[
     """Set a field's value, adding the field before ``sale_ts`` when it is absent (discount)."""
     if any(k == name for k, _ in pairs):
         return [(k, value if k == name else v) for k, v in pairs]
-    return pairs[:-1] + [(name, value), pairs[-1]]
+    return [*pairs[:-1], (name, value), pairs[-1]]

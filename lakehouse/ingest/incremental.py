@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -80,7 +80,7 @@ def list_landed(folder: Path, pattern: str = "*.json") -> list[LandedFile]:
     for path in sorted(folder.glob(pattern)):
         if path.is_file() and not path.name.startswith((".", "_")):
             stat = path.stat()
-            files.append(LandedFile(str(path.resolve()), stat.st_size, datetime.fromtimestamp(stat.st_mtime, timezone.utc)))
+            files.append(LandedFile(str(path.resolve()), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
     return files
 
 
@@ -162,7 +162,7 @@ def _local_path(uri: str) -> str:
 
 
 def _log_files(spark: SparkSession, log: str, files: Sequence[LandedFile], counts: dict[str, dict[str, int]], run_id: str) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [
         (f.path, f.size, f.modified, *(counts.get(f.path, {}).get(n, 0) for n in ("lines", "records", "rejects", "new_rows")),
          counts.get(f.path, {}).get("records", 0) - counts.get(f.path, {}).get("new_rows", 0), run_id, now)

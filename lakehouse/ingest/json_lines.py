@@ -126,7 +126,8 @@ def split_lines(texts: DataFrame) -> DataFrame:
             "_ingested_at",
         )
         .where(~F.col("_line").rlike(r"^\s*$"))
-        .withColumn("_raw", F.from_json("_line", RAW_MAP))
+        # from_json parses into a MapType (pyspark documents ``schema: DataType or str``); its stub allows only Array/StructType.
+        .withColumn("_raw", F.from_json("_line", RAW_MAP))  # pyright: ignore[reportArgumentType]
     )
 
 

@@ -36,9 +36,10 @@ from enum import StrEnum
 
 import dagster as dg
 import sqlglot
-from sqlglot import exp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from sqlglot import exp
+from sqlglot.errors import ParseError
 
 FAILED = "_failed_expectations"
 KEPT = "_kept"
@@ -184,7 +185,7 @@ def _check_condition(table: str, expectation: Expectation, columns: set[str] | N
     where = f"{table}: rule '{expectation.name}' ({expectation.condition!r})"
     try:
         parsed = sqlglot.parse_one(expectation.condition, read="spark")
-    except sqlglot.errors.ParseError as error:
+    except ParseError as error:
         raise ValueError(f"{where} is not a valid Spark SQL condition: {error}") from None
     if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery):
         raise ValueError(f"{where} must be a row-level boolean expression, not a query")

@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, ClassVar, cast
 
 import dagster as dg
 import pandera.pyspark as pa
@@ -26,18 +27,18 @@ from pyspark.sql import functions as F
 class SilverSales(pa.DataFrameModel):
     """``silver/sales``: one valid row per sale_id (CONTRACT.md)."""
 
-    sale_id: T.StringType() = pa.Field(nullable=False)
-    customer_id: T.LongType() = pa.Field(nullable=False)
-    product_id: T.LongType() = pa.Field(nullable=False)
-    store_id: T.LongType() = pa.Field(nullable=False)
-    quantity: T.LongType() = pa.Field(gt=0, nullable=False)
-    amount: T.DoubleType() = pa.Field(gt=0, nullable=False)
-    discount: T.DoubleType() = pa.Field(ge=0, lt=1, nullable=False)
-    sale_ts: T.TimestampType() = pa.Field(nullable=False)
-    net_amount: T.DoubleType() = pa.Field(ge=0, nullable=False)
-    sale_date: T.DateType() = pa.Field(nullable=False)
-    _source_file: T.StringType() = pa.Field(nullable=False)
-    _ingested_at: T.TimestampType() = pa.Field(nullable=True)
+    sale_id: T.StringType = pa.Field(nullable=False)
+    customer_id: T.LongType = pa.Field(nullable=False)
+    product_id: T.LongType = pa.Field(nullable=False)
+    store_id: T.LongType = pa.Field(nullable=False)
+    quantity: T.LongType = pa.Field(gt=0, nullable=False)
+    amount: T.DoubleType = pa.Field(gt=0, nullable=False)
+    discount: T.DoubleType = pa.Field(ge=0, lt=1, nullable=False)
+    sale_ts: T.TimestampType = pa.Field(nullable=False)
+    net_amount: T.DoubleType = pa.Field(ge=0, nullable=False)
+    sale_date: T.DateType = pa.Field(nullable=False)
+    _source_file: T.StringType = pa.Field(nullable=False)
+    _ingested_at: T.TimestampType = pa.Field(nullable=True)
 
     class Config:
         unique = "sale_id"
@@ -46,30 +47,32 @@ class SilverSales(pa.DataFrameModel):
 class SilverSalesQuarantine(pa.DataFrameModel):
     """``silver/sales_quarantine``: bronze rows plus the rules they broke."""
 
-    sale_id: T.StringType() = pa.Field(nullable=True)
-    sale_date: T.DateType() = pa.Field(nullable=False)
-    _failed_expectations: T.ArrayType(T.StringType()) = pa.Field(nullable=False)
-    _source_file: T.StringType() = pa.Field(nullable=False)
-    _source_line: T.LongType() = pa.Field(gt=0, nullable=False)
+    sale_id: T.StringType = pa.Field(nullable=True)
+    sale_date: T.DateType = pa.Field(nullable=False)
+    _failed_expectations: Annotated[T.ArrayType, T.StringType(), True] = pa.Field(nullable=False)
+    _source_file: T.StringType = pa.Field(nullable=False)
+    _source_line: T.LongType = pa.Field(gt=0, nullable=False)
 
 
 class GoldDailySales(pa.DataFrameModel):
     """``gold/daily_sales``: one row per (sale_date, store_id)."""
 
-    sale_date: T.DateType() = pa.Field(nullable=False)
-    store_id: T.LongType() = pa.Field(nullable=False)
-    revenue: T.DoubleType() = pa.Field(ge=0, nullable=False)
-    transactions: T.LongType() = pa.Field(gt=0, nullable=False)
-    units: T.LongType() = pa.Field(gt=0, nullable=False)
+    sale_date: T.DateType = pa.Field(nullable=False)
+    store_id: T.LongType = pa.Field(nullable=False)
+    revenue: T.DoubleType = pa.Field(ge=0, nullable=False)
+    transactions: T.LongType = pa.Field(gt=0, nullable=False)
+    units: T.LongType = pa.Field(gt=0, nullable=False)
 
     class Config:
-        unique = ["sale_date", "store_id"]
+        unique: ClassVar[list[str]] = ["sale_date", "store_id"]
 
 
 def validate(model: type[pa.DataFrameModel], frame: DataFrame) -> dg.AssetCheckResult:
     """Validate ``frame`` against ``model`` (schema and data); one ERROR result listing every failure."""
     with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
-        errors = model.validate(check_obj=frame).pandera.errors
+        validated = model.to_schema().validate(frame)  # what model.validate does, typed for a pyspark DataFrame
+        # The stubs type any unknown DataFrame attribute as a Column; ``pandera`` is the accessor pandera adds at import.
+        errors = cast("dict[str, dict[str, list[dict]]] | None", validated.pandera.errors)
     failures = [
         {"category": category, "reason": reason, "column": e.get("column"), "check": str(e.get("check")), "error": e.get("error")}
         for category, reasons in (errors or {}).items()

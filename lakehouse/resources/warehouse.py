@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -103,7 +104,7 @@ class Warehouse(dg.ConfigurableResource):
             raise dg.Failure(description=f"{table_name(asset_key)} is not partitioned; read it without partition keys")
         values = validate_keys(partition_keys, partitions_def)
         if values and isinstance(values[0], date) and frame.schema[column].dataType.simpleString() != "date":
-            values = [v.isoformat() for v in values]
+            values = [v.isoformat() if isinstance(v, date) else v for v in values]
         return frame.where(F.col(column).isin(list(values)))
 
     @contextmanager
@@ -116,7 +117,7 @@ class Warehouse(dg.ConfigurableResource):
         """The commits ``write`` made to the table ``asset_key``."""
         return write.results[str(self.path(asset_key))]
 
-    def materialization(self, asset_key: dg.AssetKey, write: delta.WriteResult, **extra: object) -> dict[str, object]:
+    def materialization(self, asset_key: dg.AssetKey, write: delta.WriteResult, **extra: Any) -> dict[str, Any]:
         """Metadata of a materialization that wrote the table itself: rows, location, schema, this write's commits, inputs.
 
         ``dagster/row_count`` is the rows of the whole table (Delta answers it from its log).
@@ -131,7 +132,7 @@ class Warehouse(dg.ConfigurableResource):
             **input_versions_metadata(),
         }
 
-    def location_metadata(self, asset_key: dg.AssetKey) -> dict[str, object]:
+    def location_metadata(self, asset_key: dg.AssetKey) -> dict[str, Any]:
         """``dagster/table_name``, ``dagster/uri`` of the table."""
         return {
             "dagster/table_name": table_name(asset_key),
@@ -161,9 +162,9 @@ class Warehouse(dg.ConfigurableResource):
         return version
 
 
-def write_metadata(write: delta.WriteResult) -> dict[str, object]:
+def write_metadata(write: delta.WriteResult) -> dict[str, Any]:
     """``delta_version``, ``delta_operation``, files and bytes written/removed of one write, as Dagster metadata."""
-    values = write.metadata()
+    values: dict[str, Any] = write.metadata()  # ints, a str and a dict (delta types them as object)
     return {
         "delta_version": dg.MetadataValue.int(int(values["delta_version"])),
         "delta_operation": str(values["delta_operation"]),
@@ -174,9 +175,10 @@ def write_metadata(write: delta.WriteResult) -> dict[str, object]:
     }
 
 
-def input_versions_metadata() -> dict[str, object]:
+def input_versions_metadata() -> dict[str, Any]:
     """``input_versions``: the Delta version of every table the current step read (empty outside a step)."""
-    reads = _READS.get(_step_id(), {}) if _step_id() else {}
+    step = _step_id()
+    reads = _READS.get(step, {}) if step else {}
     return {"input_versions": dg.MetadataValue.json(dict(sorted(reads.items())))} if reads else {}
 
 

@@ -34,6 +34,7 @@ from pathlib import PurePosixPath
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse import delta
 
@@ -166,7 +167,9 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
         shown = current.select(F.explode(F.array("first_seen", "last_seen", "missing_since")).alias("d"))
         table_dates = {r.d for r in shown.where(F.col("d").isNotNull()).distinct().collect()}
     else:  # an empty table of the output's types, so both cases share one plan
-        types = {c: newest.schema["_new"].dataType[c].dataType for c in attributes} | {"in_latest_snapshot": "boolean"}
+        new = newest.schema["_new"].dataType
+        assert isinstance(new, T.StructType)  # the struct built above
+        types = {c: new[c].dataType for c in attributes} | {"in_latest_snapshot": "boolean"}
         current = spark.createDataFrame([], newest.select(*keys).schema).select(
             *keys, *[F.lit(None).cast(types.get(c, "date")).alias(c) for c in attributes + tracked]
         )
@@ -193,6 +196,7 @@ def merge_snapshots(spark: SparkSession, path: str, snapshots: DataFrame, spec: 
     try:
         flagged, changed = F.count(F.when(~F.col("in_latest_snapshot"), 1)), F.count(F.when(F.col("_changed"), 1))
         counts = state.agg(F.count("*").alias("total"), flagged.alias("flagged"), changed.alias("changed")).first()
+        assert counts is not None  # an aggregate without grouping has one row
         diff = state.where("_changed").drop("_changed")
         merged = delta.MergeCounts()
         with delta.tracked(spark, path) as write:

@@ -37,6 +37,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from lakehouse import delta
 
@@ -60,12 +61,13 @@ class Scd2Spec:
                  carried=("source_file",))
     """
 
-    keys: tuple[str, ...]
+    # keys, tracked and carried: a name or a sequence of names, stored as a tuple
+    keys: Sequence[str]
     sequence: str
     timestamp: str
-    tracked: tuple[str, ...]
+    tracked: Sequence[str]
     delete_when: str
-    carried: tuple[str, ...] = ()
+    carried: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         for name in ("keys", "tracked", "carried"):
@@ -84,7 +86,7 @@ class Scd2Spec:
             raise ValueError(f"Scd2Spec columns may not use the output names {sorted(_RESERVED & set(names))}")
         try:
             parsed = sqlglot.parse_one(self.delete_when, read="spark")
-        except sqlglot.errors.ParseError as error:
+        except ParseError as error:
             raise ValueError(f"delete_when {self.delete_when!r} is not a Spark SQL expression: {error}") from None
         if isinstance(parsed, exp.Query) or parsed.find(exp.Subquery):
             raise ValueError(f"delete_when {self.delete_when!r} must be a row-level expression, not a query")
@@ -236,6 +238,7 @@ def merge_scd2(
 def _key_ranges(changed: DataFrame, keys: Sequence[str]) -> list[str]:
     """``t.k BETWEEN min AND max`` per key of ``changed``: literal bounds Delta can skip files with."""
     bounds = changed.agg(*[F.min(k).alias(f"min_{k}") for k in keys], *[F.max(k).alias(f"max_{k}") for k in keys]).first()
+    assert bounds is not None  # an aggregate without grouping has one row
     ranges = []
     for k in keys:
         low, high = bounds[f"min_{k}"], bounds[f"max_{k}"]

@@ -64,6 +64,7 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, alerts: AlertWebho
     description="Posts every failed ERROR-severity asset check evaluation to the alert webhook.",
 )
 def alert_on_failed_error_checks(context: dg.SensorEvaluationContext, alerts: AlertWebhook):
+    assert context.repository_def is not None, "a sensor is evaluated within its code location"
     check_keys = list(context.repository_def.asset_graph.asset_check_keys)
     storage = context.instance.event_log_storage
     failed = [
@@ -78,7 +79,8 @@ def alert_on_failed_error_checks(context: dg.SensorEvaluationContext, alerts: Al
     seen = int(context.cursor)
     sent = 0
     for record in sorted((r for r in failed if r.id > seen), key=lambda r: r.id):
-        evaluation = record.event.dagster_event.event_specific_data
+        evaluation = record.evaluation
+        assert evaluation is not None, "a FAILED record holds its evaluation (dagster checks it)"
         if evaluation.severity != dg.AssetCheckSeverity.ERROR:
             continue
         partition = f" partition {record.partition}" if record.partition else ""

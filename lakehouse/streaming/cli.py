@@ -32,7 +32,7 @@ from lakehouse.streaming.clickstream import StreamReport, StreamRun, start_bronz
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.streaming.cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lakehouse.streaming.cli", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--continuous", action="store_true", help="keep both queries running until Ctrl-C")
     parser.add_argument("--interval", default="30 seconds", help='batch interval with --continuous, e.g. "30 seconds"')
     parser.add_argument("--max-files-per-trigger", type=int, help="landed files per bronze micro-batch (default: the assets')")
@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     resources = build_definitions(LakehouseSettings.from_env()).resources
+    assert resources is not None  # build_definitions binds every resource
     spark, landing, warehouse, streams = (resources[name] for name in ("spark", "landing", "warehouse", "streams"))
     session = spark.get_session()
     events, rejects, gold = (t.key for t in (tables.BRONZE_CLICKSTREAM, tables.BRONZE_CLICKSTREAM_REJECTS, tables.GOLD_HOURLY_EVENTS))

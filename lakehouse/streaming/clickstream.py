@@ -50,7 +50,7 @@ from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.query import StreamingQuery
 
 from lakehouse import delta, tables
 from lakehouse.ingest.json_lines import file_texts, iso_timestamp, parse_json_lines, split_lines
@@ -136,7 +136,8 @@ class StreamRun:
         """Wait until the query stops (or ``timeout`` seconds); re-raises the query's failure."""
         waited = 0.0
         try:
-            while not self.query.awaitTermination(_POLL_SECONDS):
+            # awaitTermination takes float seconds (it checks for int or float); the stub says int.
+            while not self.query.awaitTermination(_POLL_SECONDS):  # pyright: ignore[reportArgumentType]
                 self._harvest()  # recentProgress keeps only the last 100 batches: collect as we go
                 waited += _POLL_SECONDS
                 if timeout is not None and waited >= timeout:
@@ -277,6 +278,7 @@ def _write_bronze(texts: DataFrame, table: str, rejects: str) -> dict:
             F.count("_raw").alias("records"),
             F.count_distinct("_source_file").alias("files"),
         ).first()
+        assert seen is not None  # an aggregate without grouping has one row
         batch = parse_json_lines(lines, CLICK_SCHEMA)
         rejected = seen["lines"] - seen["records"]
         counts = {"input_rows": seen["lines"], "files": seen["files"], "rejects": rejected, "records_new": 0}
@@ -390,7 +392,9 @@ def _write_gold(counts: DataFrame, gold_table: str) -> dict:
             return {"events_counted": 0, "records_new": 0, "records_updated": 0}
         same_window = "t.window_start = s.window_start AND t.event_type <=> s.event_type"
         before = windows.alias("s").join(delta.read(spark, gold_table).alias("t"), F.expr(same_window), "left")
-        added = before.agg(F.sum(F.col("s.events") - F.coalesce(F.col("t.events"), F.lit(0)))).first()[0]
+        summed = before.agg(F.sum(F.col("s.events") - F.coalesce(F.col("t.events"), F.lit(0)))).first()
+        assert summed is not None  # an aggregate without grouping has one row
+        added = summed[0]
         merge = delta.merge(spark, gold_table, windows, same_window,
                             "WHEN MATCHED AND t.events <> s.events THEN UPDATE SET t.events = s.events "
                             "WHEN NOT MATCHED THEN INSERT *")

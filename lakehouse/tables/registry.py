@@ -31,7 +31,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -89,7 +89,7 @@ class Column:
     type: str
     description: str
     nullable: bool = True
-    tags: frozenset[str] = field(default_factory=frozenset)
+    tags: Set[str] = field(default_factory=frozenset)  # any set of COLUMN_TAGS; stored as a frozenset
     derived_from: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

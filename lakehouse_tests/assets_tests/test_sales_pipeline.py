@@ -9,7 +9,7 @@ import deltalake
 import pytest
 
 from lakehouse.definitions import build_definitions
-from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
+from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.settings import LakehouseSettings
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 

@@ -3,8 +3,8 @@
 import json
 
 import dagster as dg
+from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.base import AssetRecordsFilter, PartitionKeyFilter
 from delta.tables import DeltaTable
 
 from lakehouse import tables
@@ -23,11 +23,8 @@ def _line(**changes):
     return json.dumps({**SALE, **changes})
 
 
-def _evaluations(result):
-    return {
-        e.event_specific_data.check_name: e.event_specific_data
-        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+def _evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
 def test_blocking_nothing_lost_check_keeps_gold_from_running_on_a_broken_silver_day(lakehouse, write_sales_day):
@@ -45,7 +42,7 @@ def test_blocking_nothing_lost_check_keeps_gold_from_running_on_a_broken_silver_
         instance=lakehouse.instance, partition_key=DAY, raise_on_error=False
     )
     check = _evaluations(result)["silver_sales_nothing_lost"]
-    assert not check.passed and DAY in check.description
+    assert not check.passed and DAY in (check.description or "")
     assert result.asset_materializations_for_node("gold__daily_sales") == []
     assert DeltaTable.forPath(lakehouse.spark, str(lakehouse.path("gold/daily_sales"))).history(1).collect()[0].version == gold_version
 
@@ -63,7 +60,7 @@ def test_every_check_runs_with_the_pipeline_and_error_checks_pass_on_accounted_f
         if evaluation.severity == dg.AssetCheckSeverity.ERROR and "freshness" not in name:
             assert evaluation.passed, (name, evaluation.description)
     drift = evaluations["bronze_sales_schema_drift"]
-    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN and "'coupon'" in drift.description
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN and "'coupon'" in (drift.description or "")
     assert evaluations["bronze_sales_nothing_lost"].partition == DAY
     silver = next(m for m in result.asset_materializations_for_node("silver_sales") if m.asset_key == SILVER_SALES)
     assert silver.metadata["expectation/quantity_positive/failed"].value == 1
@@ -141,12 +138,12 @@ def test_a_backfill_records_each_days_own_check_results_and_row_counts(lakehouse
         expected_rows = n + (1 if day == days[1] else 0)
         for key in (GOLD_DAILY_SALES, SILVER_SALES):
             record = lakehouse.instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records[0]
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records[0]
             metadata = record.asset_materialization.metadata
             rows = 1 if key == GOLD_DAILY_SALES else expected_rows  # one store a day in gold
             assert metadata["dagster/row_count"].value == rows, (key, day)
         silver = lakehouse.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=SILVER_SALES, asset_partitions=[day]), limit=1).records[0]
+            dg.AssetRecordsFilter(asset_key=SILVER_SALES, asset_partitions=[day]), limit=1).records[0]
         rescued = silver.asset_materialization.metadata["expectation/no_rescued_data/failed"].value
         assert rescued == (1 if day == days[1] else 0), day
     # Nothing was left planned (the UI's "Skipped") for any day of the run.

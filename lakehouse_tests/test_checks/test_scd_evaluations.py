@@ -27,7 +27,7 @@ def test_one_current_row(spark, good_dim):
     assert scd.one_current_row(good_dim, KEYS).passed
     bad = good_dim.unionByName(spark.createDataFrame([(1, "Brest", _t(4), None, True)], DIM_SCHEMA))
     result = scd.one_current_row(bad, KEYS)
-    assert not result.passed and result.metadata["problems"].value == 1 and "full_refresh" in result.description
+    assert not result.passed and result.metadata["problems"].value == 1 and "full_refresh" in (result.description or "")
 
 
 @pytest.mark.parametrize("row, problem", [
@@ -38,7 +38,7 @@ def test_one_current_row(spark, good_dim):
 def test_valid_intervals(spark, good_dim, row, problem):
     assert scd.valid_intervals(good_dim, KEYS).passed
     result = scd.valid_intervals(good_dim.unionByName(spark.createDataFrame([row], DIM_SCHEMA)), KEYS)
-    assert not result.passed and problem in result.description
+    assert not result.passed and problem in (result.description or "")
 
 
 def _events(spark, rows):
@@ -60,22 +60,22 @@ def test_current_rows_follow_events(spark):
         return scd.current_rows_follow_events(frame, events, KEYS, spec.sequence, spec.tracked, spec.delete_when)
 
     assert check(dim).passed
-    assert "no current row" in check(dim.where("is_current = false")).description
+    assert "no current row" in (check(dim.where("is_current = false")).description or "")
     stale = dim.withColumn("city", dim.city.substr(1, 2))
-    assert "differs from the latest event" in check(stale).description
+    assert "differs from the latest event" in (check(stale).description or "")
     deleted_still_current = dim.selectExpr("*").where("customer_id = 1").unionByName(
         dim.where("customer_id = 2").selectExpr("customer_id", "name", "email", "phone", "city", "valid_from",
                                                "CAST(NULL AS TIMESTAMP) AS valid_to", "true AS is_current"))
-    assert "latest event is a delete" in check(deleted_still_current).description
+    assert "latest event is a delete" in (check(deleted_still_current).description or "")
 
 
 def test_cdc_accounting(spark):
     landed = spark.createDataFrame([(1, 10), (1, 10), (2, 11), (None, 12)], "customer_id BIGINT, seq BIGINT")
     rejects = spark.createDataFrame([("{bad",)], "_raw_line STRING")
     ok = scd.cdc_accounting(landed, rejects, landed.dropDuplicates(), rejects, ["customer_id", "seq"], files_pending=2)
-    assert ok.passed and ok.metadata["duplicate_events"].value == 1 and "2 landed file(s) not ingested" in ok.description
+    assert ok.passed and ok.metadata["duplicate_events"].value == 1 and "2 landed file(s) not ingested" in (ok.description or "")
     lost = scd.cdc_accounting(landed, rejects, landed.dropDuplicates().limit(2), rejects, ["customer_id", "seq"], 0)
-    assert not lost.passed and "broken" in lost.description
+    assert not lost.passed and "broken" in (lost.description or "")
     twice = scd.cdc_accounting(landed, rejects, landed, rejects, ["customer_id", "seq"], 0)
     assert not twice.passed
 

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -50,7 +50,7 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "partitions": None if partitions is None else {
                 "type": type(partitions).__name__,
-                "start": partitions.start.date().isoformat() if hasattr(partitions, "start") else None,
+                "start": partitions.start.date().isoformat() if isinstance(partitions, dg.TimeWindowPartitionsDefinition) else None,
                 "cron": getattr(partitions, "cron_schedule", None),
                 "timezone": getattr(partitions, "timezone", None),
             },
@@ -85,7 +85,9 @@ def test_spark_settings_come_from_the_environment():
         {"LAKEHOUSE_SPARK_MASTER": "spark://127.0.0.1:7077", "LAKEHOUSE_SPARK_CONF": '{"spark.driver.memory": "8g"}',
          "LAKEHOUSE_WAREHOUSE": "/srv/warehouse"}
     )
-    spark = build_definitions(settings).resources["spark"]
+    resources = build_definitions(settings).resources
+    assert resources is not None
+    spark = resources["spark"]
     assert spark.master == "spark://127.0.0.1:7077" and spark.conf == {"spark.driver.memory": "8g"}
     assert str(settings.warehouse) == "/srv/warehouse"
 
@@ -98,7 +100,9 @@ def test_malformed_spark_conf_fails_at_load_naming_the_variable():
 def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):
     graph = build_definitions(LakehouseSettings.for_root(tmp_path)).resolve_implicit_global_asset_job_def().graph
     for node in ("bronze_sales", "silver__stores"):
-        policy = graph.node_named(node).definition.retry_policy
+        op = graph.node_named(node).definition
+        assert isinstance(op, dg.OpDefinition), node
+        policy = op.retry_policy
         assert policy is not None and policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL, node
 
 
@@ -107,8 +111,10 @@ def test_the_sample_setup_generates_ends_yesterday_and_its_days_are_the_partitio
     assert generate(["--out", str(tmp_path / "landing"), "--sample", "--quiet"]) == 0
     settings = LakehouseSettings.from_env({"LAKEHOUSE_LANDING": str(tmp_path / "landing"),
                                            "LAKEHOUSE_WAREHOUSE": str(tmp_path / "warehouse")})
-    keys = build_definitions(settings).resolve_asset_graph().get(SILVER_SALES).partitions_def.get_partition_keys()
-    yesterday = str(datetime.now(timezone.utc).date() - timedelta(days=1))
+    partitions = build_definitions(settings).resolve_asset_graph().get(SILVER_SALES).partitions_def
+    assert partitions is not None
+    keys = partitions.get_partition_keys()
+    yesterday = str(datetime.now(UTC).date() - timedelta(days=1))
     landed = sorted(p.name for p in (tmp_path / "landing" / "sales").iterdir())
     assert keys == landed and len(keys) == 7 and keys[-1] == yesterday
     # nothing about empty years, and the Materialize dialog's default window (the last 90 days) holds the sample
@@ -117,6 +123,6 @@ def test_the_sample_setup_generates_ends_yesterday_and_its_days_are_the_partitio
 
 def test_the_first_partition_follows_the_landing_zone_unless_set():
     empty = LakehouseSettings.from_env({"LAKEHOUSE_LANDING": "/nonexistent/landing"})
-    assert empty.start_date == str(datetime.now(timezone.utc).date() - timedelta(days=1))
+    assert empty.start_date == str(datetime.now(UTC).date() - timedelta(days=1))
     fixed = LakehouseSettings.from_env({"LAKEHOUSE_LANDING": "/nonexistent/landing", "LAKEHOUSE_START_DATE": "2025-01-01"})
     assert fixed.start_date == "2025-01-01"

@@ -50,7 +50,8 @@ def test_a_service_that_stops_on_sigint_is_not_killed(supervisors):
 
     assert report.killed == {} and report.left == {}
     assert report.seconds < 2
-    assert supervisor.exited()[1] != 0  # ended by KeyboardInterrupt
+    exited = supervisor.exited()
+    assert exited is not None and exited[1] != 0  # ended by KeyboardInterrupt
     assert supervisor.processes() == {}
 
 

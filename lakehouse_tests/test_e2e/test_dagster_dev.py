@@ -10,6 +10,7 @@ shows its own check results and row count, and the freshness policy passes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -290,7 +291,5 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass

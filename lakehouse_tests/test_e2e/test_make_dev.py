@@ -9,6 +9,7 @@ The test follows the processes itself (session, parent chain), independently of 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -50,7 +51,7 @@ class Tree:
             grew = bool(below)
             pids |= below
         for pid in pids & table.keys():
-            ppid, state, sid, start = table[pid]
+            _, state, sid, start = table[pid]
             self.sessions.add(sid)
             if state != "Z":
                 self.seen.setdefault((pid, start), _command(pid))
@@ -62,10 +63,8 @@ class Tree:
 
     def kill(self) -> None:
         for pid in self.alive():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_ctrl_c_stops_make_dev_and_every_process_it_started_within_10_s(tmp_path):
@@ -103,7 +102,8 @@ def test_ctrl_c_stops_make_dev_and_every_process_it_started_within_10_s(tmp_path
         assert process.wait(timeout=1) == -signal.SIGINT, ui.log_tail()  # exits as interrupted, for make
         with dg.DagsterInstance.from_config(str(home)) as instance:
             left = instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS))
-            status = instance.get_run_by_id(run_id).status
+            run = instance.get_run_by_id(run_id)
+            status = run.status if run else None
         assert left == [], [(run.run_id, run.status) for run in left]
         assert status in {dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS}
         assert "[dev]" in log.read_text(errors="replace").splitlines()[-1], ui.log_tail()  # the one-line summary

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import pytest
 
@@ -37,11 +38,11 @@ def _as_object(line: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -52,7 +53,7 @@ def _utc_date(text: object) -> date | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return None if parsed.tzinfo is None else parsed.astimezone(timezone.utc).date()
+    return None if parsed.tzinfo is None else parsed.astimezone(UTC).date()
 
 
 def _is_valid_sale(record: dict, day: date) -> bool:
@@ -113,7 +114,7 @@ def faulty(tmp_path_factory) -> tuple[Path, Manifest]:
 # --- tests ------------------------------------------------------------------------------------
 
 def test_same_seed_gives_byte_identical_tree_and_another_seed_does_not(tmp_path):
-    args = dict(start=START, days=2, rows_per_day=400, faults=FaultRates(), customers=50, clicks_per_day=80)
+    args: dict[str, Any] = dict(start=START, days=2, rows_per_day=400, faults=FaultRates(), customers=50, clicks_per_day=80)
     generate_landing_zone(tmp_path / "a", seed=5, **args)
     generate_landing_zone(tmp_path / "b", seed=5, **args)
     generate_landing_zone(tmp_path / "c", seed=6, **args)
@@ -340,7 +341,7 @@ def test_cli_refuses_a_non_empty_out_unless_forced(tmp_path, capsys):
 def test_days_back_dates_the_feed_to_end_yesterday_and_refuses_explicit_dates(tmp_path, capsys):
     assert days_ending_yesterday(7, today=date(2026, 12, 4)) == date(2026, 11, 27)
     assert main(["--out", str(tmp_path / "rel"), "--days-back", "3", "--rows-per-day", "10", "--quiet"]) == 0
-    yesterday = datetime.now(timezone.utc).date().toordinal() - 1
+    yesterday = datetime.now(UTC).date().toordinal() - 1
     days = sorted(p.name for p in (tmp_path / "rel" / "sales").iterdir())
     assert [date.fromisoformat(d).toordinal() for d in days] == [yesterday - 2, yesterday - 1, yesterday]
     with pytest.raises(SystemExit):

@@ -51,7 +51,7 @@ def test_fail_raises_before_anything_is_written_naming_rule_partition_and_sample
     frame = spark.createDataFrame([(1, 5.0), (2, -3.0)], "store_id int, revenue double")
     with pytest.raises(ExpectationFailure) as raised:
         rules.outcome(rules.evaluate(frame), partitions="2025-01-03")
-    message = raised.value.description
+    message = raised.value.description or ""
     assert "revenue_not_negative" in message and "2025-01-03" in message and "-3.0" in message and "1 of 2 rows" in message
     assert isinstance(raised.value, dg.Failure)
     assert rules.outcome(rules.evaluate(frame.where("revenue >= 0")), partitions="x").failed == {}

@@ -33,4 +33,4 @@ def test_silver_sales_with_a_bad_range_a_null_and_a_duplicate_fails(spark):
 def test_wrong_column_type_fails(spark):
     frame = spark.createDataFrame([(DAY, 1, 5.0, 1, 1)], "sale_date date, store_id int, revenue double, transactions long, units long")
     result = validate(GoldDailySales, frame)
-    assert not result.passed and "store_id" in result.metadata["errors"].value
+    assert not result.passed and "store_id" in str(result.metadata["errors"].value)

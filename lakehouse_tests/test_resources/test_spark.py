@@ -32,7 +32,7 @@ def test_a_cluster_master_does_not_pin_the_driver_to_loopback():
 
 
 def test_missing_jars_fail_with_the_command_that_resolves_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python -m lakehouse.jars"):
+    with pytest.raises(FileNotFoundError, match=r"python -m lakehouse\.jars"):
         delta_jars(tmp_path)
 
 

@@ -160,7 +160,7 @@ def test_read_csv_snapshots_dates_rows_by_file_name_and_keeps_malformed_lines(sp
     merge_snapshots(spark, str(tmp_path / "dim"), batch.rows, SPEC)
     assert _table(spark, tmp_path / "dim")[2]["missing_since"] == D2
 
-    with pytest.raises(ValueError, match="products_latest.csv"):
+    with pytest.raises(ValueError, match=r"products_latest\.csv"):
         read_csv_snapshots(spark, [str(folder / "products_latest.csv")], SCHEMA)
 
 

@@ -57,7 +57,9 @@ def table(spark, path):
 
 
 def version(spark, path):
-    return DeltaTable.forPath(spark, str(path)).history(1).first().version
+    latest = DeltaTable.forPath(spark, str(path)).history(1).first()
+    assert latest is not None
+    return latest.version
 
 
 def history_of(all_rows, keys):
@@ -199,12 +201,12 @@ def test_change_feed_runs_record_the_source_version_even_without_changes(spark, 
     rebuild_scd2(spark, dim, read(), SPEC, source_version=current)
     assert last_source_version(spark, dim) == 0
     keys, current = changed_keys(spark, source, 0, SPEC.keys)
-    assert keys.count() == 0 and current == 0
+    assert keys is not None and keys.count() == 0 and current == 0
 
     raw([upd(2, 2, 20, "B"), upd(3, 0, 5, "c0")]).write.format("delta").mode("append").save(source)
     raw([upd(3, 2, 20, "c")]).write.format("delta").mode("append").save(source)
     keys, current = changed_keys(spark, source, last_source_version(spark, dim), SPEC.keys)
-    assert sorted(r.id for r in keys.collect()) == [2, 3] and current == 2
+    assert keys is not None and sorted(r.id for r in keys.collect()) == [2, 3] and current == 2
     result = merge_scd2(spark, dim, read().join(keys, "id", "left_semi"), SPEC, source_version=current)
     assert result.keys_changed == 2 and last_source_version(spark, dim) == 2
     expected = [
@@ -225,14 +227,15 @@ def test_change_feed_runs_record_the_source_version_even_without_changes(spark, 
     # a new source version whose only event is a no-op is still recorded, by a commit without data
     raw([upd(1, 2, 30, "a")]).write.format("delta").mode("append").save(source)
     keys, current = changed_keys(spark, source, last_source_version(spark, dim), SPEC.keys)
-    assert [r.id for r in keys.collect()] == [1] and current == 3
+    assert keys is not None and [r.id for r in keys.collect()] == [1] and current == 3
     noop = merge_scd2(spark, dim, read().join(keys, "id", "left_semi"), SPEC, source_version=current)
     assert (noop.keys_changed, noop.rows_inserted, noop.rows_updated, noop.rows_deleted) == (1, 0, 0, 0)
     assert noop.delta_version == committed + 1 and last_source_version(spark, dim) == 3
     nothing = merge_scd2(spark, dim, events(spark, []), SPEC, source_version=4)
     assert (nothing.keys_changed, nothing.versions_written) == (0, 0) and last_source_version(spark, dim) == 4
     assert table(spark, dim) == expected
-    assert DeltaTable.forPath(spark, dim).detail().first().properties["delta.enableDeletionVectors"] == "true"
+    detail = DeltaTable.forPath(spark, dim).detail().first()
+    assert detail is not None and detail.properties["delta.enableDeletionVectors"] == "true"
 
     # a source recreated behind the recorded version, or without a change feed: rebuild
     assert changed_keys(spark, source, 7, SPEC.keys) == (None, 3)

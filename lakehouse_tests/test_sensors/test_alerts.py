@@ -6,7 +6,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEventType
 
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
 
@@ -16,7 +15,7 @@ def webhook():
     received = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
+        def do_POST(self):
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
@@ -81,7 +80,8 @@ def test_failed_runs_are_posted_with_the_error(webhook):
     with dg.instance_for_test() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance, raise_on_error=False)
         run = instance.get_run_by_id(result.run_id)
-        failure = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)[0].dagster_event
+        failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0].dagster_event
+        assert run is not None and failure is not None
         context = dg.build_run_status_sensor_context(
             sensor_name="alert_on_run_failure", dagster_instance=instance, dagster_run=run, dagster_event=failure,
             resources={"alerts": AlertWebhook(url=url)},

@@ -87,7 +87,8 @@ def test_files_over_several_runs_land_each_event_once_and_rejects_aside(lake):
     times = {r.event_id: (str(r.event_time), str(r.event_date)) for r in bronze.collect()}
     assert times["E3"] == ("2025-01-01 21:59:59", "2025-01-01")  # UTC
     assert times["E4"] == ("None", "None")  # not ISO-8601: kept, without a time
-    assert DeltaTable.forPath(lake.spark, lake.bronze).detail().first().partitionColumns == ["event_date"]
+    detail = DeltaTable.forPath(lake.spark, lake.bronze).detail().first()
+    assert detail is not None and detail.partitionColumns == ["event_date"]
 
     rejects = lake.table(lake.rejects).orderBy("_source_file", "_source_line").collect()
     assert [(Path(r._source_file).name, r._source_line, r._raw_line) for r in rejects] == [

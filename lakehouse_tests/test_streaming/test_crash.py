@@ -38,7 +38,7 @@ def land_files(folder: Path) -> set[str]:
             for i in range(4)
         ]
         ids.update(json.loads(e)["event_id"] for e in events)
-        lines = events + ['{"event_id": "broken', *([previous] if previous else [])]
+        lines = [*events, '{"event_id": "broken', *([previous] if previous else [])]
         path = folder / f"clicks-2025-01-01-{n:02d}.json"
         path.write_text("".join(line + "\n" for line in lines))
         os.utime(path, (1_700_000_000 + n, 1_700_000_000 + n))

@@ -73,7 +73,7 @@ def test_each_table_is_read_by_delta_rs_with_the_rows_spark_reads(built, table):
     other = deltalake.DeltaTable(path)
     features = set(other.protocol().reader_features or [])
     if features & QUERY_BUILDER_ONLY:
-        with pytest.raises(Exception, match="(?i)deletion"):  # the PyArrow reader refuses deletion vectors ...
+        with pytest.raises(Exception, match=r"(?i)deletion"):  # the PyArrow reader refuses deletion vectors ...
             other.to_pyarrow_table()
         # ... and the DataFusion query engine reads them (the README's reader table says which is which).
         rows = QueryBuilder().register("t", other).execute("SELECT count(*) AS n FROM t").read_all()

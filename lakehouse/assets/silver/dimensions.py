@@ -18,11 +18,11 @@ from pyspark.sql import functions as F
 from lakehouse import delta, tables
 from lakehouse.assets.declared import asset_args, table_spec
 from lakehouse.assets.policies import FILE_READ_RETRY
-from lakehouse.tables.registry import ddl
 from lakehouse.ingest.json_lines import iso_timestamp
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.scd.scd1 import SnapshotSpec, merge_snapshots, read_csv_snapshots
 from lakehouse.scd.scd2 import Scd2Spec, changed_keys, last_source_version, merge_scd2, rebuild_scd2
+from lakehouse.tables.registry import ddl
 
 BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC.key, tables.SILVER_DIM_CUSTOMER.key
 SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS = tables.SILVER_DIM_PRODUCT.key, tables.SILVER_DIM_PRODUCT_REJECTS.key
@@ -56,8 +56,8 @@ def applicable_events(bronze: DataFrame) -> DataFrame:
 
 
 def build() -> list[dg.AssetsDefinition]:
-    @dg.asset(**asset_args(tables.SILVER_DIM_CUSTOMER), deps=[BRONZE_CUSTOMERS_CDC],
-              automation_condition=dg.AutomationCondition.eager())
+    @dg.asset(**asset_args(tables.SILVER_DIM_CUSTOMER, automation_condition=dg.AutomationCondition.eager()),
+              deps=[BRONZE_CUSTOMERS_CDC])
     def dim_customer(config: DimensionRun, spark: SparkResource, warehouse: Warehouse) -> dg.MaterializeResult:
         session = spark.get_session()
         warehouse.ensure(SILVER_DIM_CUSTOMER)
