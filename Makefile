@@ -5,7 +5,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: setup dev test checks generate bench lock clean
+.PHONY: setup dev test lint checks generate bench lock clean
 
 setup:
 	@scripts/setup.sh
@@ -14,10 +14,15 @@ setup:
 dev: setup
 	.venv/bin/python -m lakehouse.dev --host $(HOST) --port $(PORT)
 
-# The checks command first, so that pytest's summary is the run's closing line.
-test: setup
+# Lint and types first (seconds), then the checks command, so that pytest's summary is the run's closing line.
+test: setup lint
 	.venv/bin/lakehouse-checks
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# ruff (style, imports, likely bugs) and pyright (types), configured in pyproject.toml; both must be clean.
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/pyright
 
 checks: setup
 	.venv/bin/lakehouse-checks $(ARGS)

@@ -32,7 +32,7 @@ START = date(2025, 1, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=2_000_000, help="total sales rows (default 2,000,000)")
     parser.add_argument("--days", type=int, default=30, help="days of sales (default 30)")
     parser.add_argument("--seed", type=int, default=42)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, cast
 
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -68,7 +69,8 @@ def collect_scanned(frame: DataFrame) -> tuple[list[Row], ScanMetrics]:
         scan.files, scan.bytes        # what the scan read after data skipping, e.g. 31 of 390 files
     """
     rows = frame.collect()
-    scans = list(_file_scans(frame._jdf.queryExecution().executedPlan()))
+    jdf = cast(Any, frame._jdf)  # py4j's JavaObject.__getattr__ is inferred as possibly None
+    scans = list(_file_scans(jdf.queryExecution().executedPlan()))
     if not scans:
         raise ValueError("the executed plan has no file scan (FileSourceScanExec) to read metrics from")
     return rows, ScanMetrics(
@@ -114,7 +116,7 @@ class Measurement:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks layout", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks layout", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=2_000_000, help="total sales rows (default 2,000,000)")
     parser.add_argument("--days", type=int, default=30, help="days of sales (default 30)")
     parser.add_argument("--seed", type=int, default=42)
@@ -168,7 +170,7 @@ def typical_customer(spark: SparkSession, path: str) -> int:
     sales = delta.read(spark, path)
     days = sales.select("sale_date").distinct().count()
     per_customer = (sales.groupBy("customer_id")
-                    .agg(F.countDistinct("sale_date").alias("days"), F.count("*").alias("sales"))
+                    .agg(F.count_distinct("sale_date").alias("days"), F.count("*").alias("sales"))
                     .where(F.col("days") == days).orderBy("sales", "customer_id").collect())
     if not per_customer:
         raise SystemExit(f"no customer bought on all {days} days of {path}; pass --customer")

@@ -38,7 +38,7 @@ HISTORY_EVERY = 5      # keys with id % 5 == 0 have an UPDATE after their INSERT
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks scd2", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks scd2", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--keys", type=int, default=1_000_000, help="dimension keys (default 1,000,000)")
     parser.add_argument("--changed-share", type=float, default=0.01,
                         help="share of keys with new events (default 0.01)")
@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     keys, current = changed_keys(spark, events_path, last_source_version(spark, dim_path), SPEC.keys)
     found = time.perf_counter() - began
+    if keys is None:
+        raise ValueError(f"changed_keys cannot read the changes of {events_path} since the version recorded "
+                         f"in {dim_path} (it asks for a full rebuild)")
     history = _events(spark, events_path).join(keys, list(SPEC.keys), "left_semi")
     incremental = merge_scd2(spark, dim_path, history, SPEC, source_version=current)
     incremental_s = time.perf_counter() - began
@@ -145,6 +148,8 @@ def _identical(spark: SparkSession, left: str, right: str) -> bool:
 
 def _print_table(spark, args, events_path, dim_path, results: list[tuple[Scd2Result, float]], identical: bool) -> None:
     events, dim = (DeltaTable.forPath(spark, p).detail().first() for p in (events_path, dim_path))
+    if events is None or dim is None:
+        raise ValueError(f"DESCRIBE DETAIL of {events_path} or {dim_path} returned no row")
     event_rows = spark.read.format("delta").load(events_path).count()
     dim_rows = spark.read.format("delta").load(dim_path).count()
     print()

@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 
@@ -48,7 +49,7 @@ LATE_FILES = 10
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sales-files", type=int, default=5_000, help="sales files in all (default 5,000)")
     parser.add_argument("--days", type=int, default=50, help="days the sales files are spread over (default 50)")
     parser.add_argument("--cdc-files", type=int, default=2_000)
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         for sensor in sensors:
             first = _time(sensor, landing, instance, None, args.repeats)
             cursor = first[-1].cursor
+            if cursor is None:
+                raise ValueError(f"{sensor.name} returned no cursor on its first tick")
             steady = _time(sensor, landing, instance, cursor, args.repeats)
             _land_late(root, sensor.name, days)
             late = _time(sensor, landing, instance, cursor, args.repeats)
@@ -117,7 +120,7 @@ def _time(sensor: dg.SensorDefinition, landing: LandingZone, instance, cursor: s
     for _ in range(repeats):
         context = dg.build_sensor_context(cursor=cursor, instance=instance, resources={"landing": landing})
         began = time.perf_counter()
-        result = sensor(context)
+        result = cast(dg.SensorResult, sensor(context))  # the landing sensors return a SensorResult
         seconds.append(time.perf_counter() - began)
     requests = result.run_requests or []
     new = sum(int(r.tags[NEW_FILES_TAG]) for r in requests)

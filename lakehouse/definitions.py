@@ -14,6 +14,7 @@ import dagster as dg
 from lakehouse import tables
 from lakehouse.assets import build_assets
 from lakehouse.checks import build_checks
+from lakehouse.governance.tokens import PiiKey
 from lakehouse.io import DeltaIOManager
 from lakehouse.operations import maintenance_schedule, restore_table, table_maintenance
 from lakehouse.partitions import daily_partitions
@@ -103,6 +104,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
             "landing": LandingZone(root=str(settings.landing)),
             "streams": Streams(checkpoints=str(settings.checkpoints), watermark=settings.clickstream_watermark),
             "warehouse": warehouse,
+            "pii_key": PiiKey(),  # the secret itself is read from LAKEHOUSE_PII_KEY by the steps that need it
             "io_manager": DeltaIOManager(warehouse=warehouse),
         },
         # One process and one Spark JVM per run; steps of a run share the session.

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -70,7 +70,7 @@ class Commit:
         return cls(
             version=int(row["version"]),
             operation=row["operation"],
-            timestamp=datetime.fromtimestamp(row["_millis"] / 1000, timezone.utc),
+            timestamp=datetime.fromtimestamp(row["_millis"] / 1000, UTC),
             metrics={k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v and v.lstrip("-").isdigit()},
             parameters=dict(row["operationParameters"] or {}),
             user_metadata=user if isinstance(user, dict) else {"value": user},
@@ -164,12 +164,25 @@ def tracked(spark: SparkSession, *paths: str, **user_metadata: object) -> Iterat
         write.result.commits          # [] when the MERGE had nothing to do
     """
     write = TrackedWrite(spark, paths, user_metadata)
-    spark.conf.set(USER_METADATA_CONF, write.user_metadata)
-    try:
+    with _session_conf(spark, {USER_METADATA_CONF: write.user_metadata}):
         yield write
-    finally:
-        spark.conf.unset(USER_METADATA_CONF)
     write.collect()
+
+
+@contextmanager
+def stamped(spark: SparkSession, **user_metadata: object) -> Iterator[None]:
+    """Write ``user_metadata`` into every commit made in the block, without looking the commits up afterwards.
+
+    For commits nobody reports on but an operator may read in the history (table creation,
+    constraints added by :func:`align_table`).
+
+    Example::
+
+        with stamped(spark, dagster_run_id=run_id):
+            create_table(spark, table, path)
+    """
+    with _session_conf(spark, {USER_METADATA_CONF: json.dumps(user_metadata, sort_keys=True, default=str)}):
+        yield
 
 
 def sql_path(path: str | Path) -> str:
@@ -201,7 +214,7 @@ def latest_version(spark: SparkSession, path: str | Path) -> int | None:
     """The table's newest version, or None when there is no table."""
     if not exists(spark, path):
         return None
-    return int(spark.sql(f"DESCRIBE HISTORY {sql_path(path)} LIMIT 1").first()["version"])
+    return int(_first_row(spark, f"DESCRIBE HISTORY {sql_path(path)} LIMIT 1")["version"])
 
 
 def history(spark: SparkSession, path: str | Path, limit: int | None = None) -> list[Commit]:
@@ -244,7 +257,7 @@ class Detail:
 def detail(spark: SparkSession, path: str | Path) -> Detail:
     """The table's current files, size, layout and properties."""
     _require(spark, path)
-    row = spark.sql(f"DESCRIBE DETAIL {sql_path(path)}").first()
+    row = _first_row(spark, f"DESCRIBE DETAIL {sql_path(path)}")
     return Detail(
         num_files=int(row["numFiles"] or 0),
         size_bytes=int(row["sizeInBytes"] or 0),
@@ -356,7 +369,7 @@ def version_at(spark: SparkSession, path: str | Path, as_of: str | int) -> int:
     except ValueError:
         raise ValueError(f"{as_of!r} is neither a version number nor an ISO-8601 timestamp") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # a time without a zone is UTC, like the lakehouse's session
+        moment = moment.replace(tzinfo=UTC)  # a time without a zone is UTC, like the lakehouse's session
     before = [c for c in commits if c.timestamp <= moment]
     if not before:
         raise ValueError(f"{path} did not exist yet at {as_of} (its first commit is at {commits[-1].timestamp} UTC)")
@@ -485,7 +498,7 @@ def optimize(spark: SparkSession, path: str | Path, *, where: str | None = None,
     if max_file_bytes:
         spark.conf.set(OPTIMIZE_MAX_FILE_CONF, str(int(max_file_bytes)))
     try:
-        return spark.sql(statement).first()["metrics"]
+        return _first_row(spark, statement)["metrics"]
     finally:
         if max_file_bytes:
             if previous is None:
@@ -600,7 +613,7 @@ def restore(spark: SparkSession, path: str | Path, *, version: int | None = None
     if (version is None) == (timestamp is None):
         raise ValueError("restore needs exactly one of version and timestamp")
     target = f"VERSION AS OF {int(version)}" if version is not None else f"TIMESTAMP AS OF '{_sql_string(str(timestamp))}'"
-    return spark.sql(f"RESTORE TABLE {sql_path(path)} TO {target}").first()
+    return _first_row(spark, f"RESTORE TABLE {sql_path(path)} TO {target}")
 
 
 CONFLICTS = frozenset({
@@ -636,6 +649,14 @@ def _session_conf(spark: SparkSession, settings: Mapping[str, str]) -> Iterator[
 def _require(spark: SparkSession, path: str | Path) -> None:
     if not exists(spark, path):
         raise DeltaTableMissing(f"there is no Delta table at {path}")
+
+
+def _first_row(spark: SparkSession, statement: str) -> Row:
+    """The first row of ``statement``'s result; a ValueError when it returned no row."""
+    row = spark.sql(statement).first()
+    if row is None:
+        raise ValueError(f"{statement} returned no row")
+    return row
 
 
 def _properties_sql(properties: Mapping[str, str]) -> str:

@@ -7,7 +7,7 @@
   or time, refusing what cannot be restored and reporting what the restore loses.
 
 Both record AssetObservations on the tables' assets (files, bytes, versions; see
-:mod:`~lakehouse.operations.observe`) and never run at the same time. docs/operating.md is the
+:mod:`~lakehouse.operations.observe`) and never run at the same time. The README's "Operating the tables" is the
 operator's guide.
 
 Example::

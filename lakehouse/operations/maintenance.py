@@ -27,7 +27,7 @@ import dagster as dg
 from pydantic import Field
 from pyspark.errors import PySparkException
 
-from lakehouse import delta, tables
+from lakehouse import delta
 from lakehouse.operations.observe import TableState, observe
 from lakehouse.operations.preview import preview_optimize, strategy
 from lakehouse.operations.targets import REASON_TAG, SERIAL_TAGS, existing, require_existing, resolve, tag_run
@@ -102,7 +102,7 @@ def maintain_tables(context: dg.OpExecutionContext, config: MaintenanceConfig, w
                 _dry_run(context, config, warehouse, table)
             else:
                 _maintain(context, config, warehouse, table)
-        except Exception as error:  # noqa: BLE001 - one table's failure must not leave the others unmaintained
+        except Exception as error:
             failed[table.name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             context.log.error(f"{table.name}: maintenance failed: {failed[table.name]}")
     if failed:

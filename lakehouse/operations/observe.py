@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pyspark.sql import SparkSession
@@ -51,7 +52,7 @@ def observe(
 
     ``figures`` are added as they are (ints, floats, strings; lists and dicts become JSON).
     """
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "operation": operation,
         "files": after.files,
         "bytes": after.bytes,

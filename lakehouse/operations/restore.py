@@ -173,7 +173,7 @@ def _follow_up(partitions: list[str]) -> str:
     if not partitions:
         return "Downstream tables were not rebuilt: re-materialize them if they read this table."
     return (f"Downstream tables were not rebuilt: re-materialize partitions {partitions} of the tables that read this "
-            "one (docs/operating.md, runbook).")
+            "one (README: Runbooks).")
 
 
 @dg.job(

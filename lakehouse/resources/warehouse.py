@@ -71,7 +71,9 @@ class Warehouse(dg.ConfigurableResource):
 
     def ensure(self, asset_key: dg.AssetKey) -> None:
         """Create the table from its declaration, or bring an existing one up to it (columns, properties, constraints)."""
-        delta.create_table(self.spark.get_session(), self.table(asset_key), self.path(asset_key))
+        spark = self.spark.get_session()
+        with delta.stamped(spark, **_run_stamp()):  # the history says which run created or altered the table
+            delta.create_table(spark, self.table(asset_key), self.path(asset_key))
 
     def version(self, asset_key: dg.AssetKey) -> int | None:
         """The table's latest Delta version, or None when there is no table yet."""
@@ -109,7 +111,12 @@ class Warehouse(dg.ConfigurableResource):
 
     @contextmanager
     def tracked(self, *asset_keys: dg.AssetKey, **user_metadata: object) -> Iterator[delta.TrackedWrite]:
-        """:func:`lakehouse.delta.tracked` for these tables: afterwards ``write.results[path]`` are their own commits."""
+        """:func:`lakehouse.delta.tracked` for these tables: afterwards ``write.results[path]`` are their own commits.
+
+        Inside a Dagster step the commits also carry ``dagster_run_id`` and ``dagster_step``, so a
+        table's history says which run wrote each version (``python -m lakehouse.operations history``).
+        """
+        user_metadata = {**_run_stamp(), **user_metadata}
         with delta.tracked(self.spark.get_session(), *(str(self.path(k)) for k in asset_keys), **user_metadata) as write:
             yield write
 
@@ -194,6 +201,12 @@ def _step_id() -> tuple[str, str] | None:
     except dg.DagsterInvariantViolationError:
         return None
     return context.run_id, context.get_step_execution_context().step.key
+
+
+def _run_stamp() -> dict[str, str]:
+    """``dagster_run_id`` and ``dagster_step`` of the current step, for the commits it makes; empty outside a run."""
+    step = _step_id()
+    return {"dagster_run_id": step[0], "dagster_step": step[1]} if step else {}
 
 
 def _as_of_tags() -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lakehouse.tables.common import landing_lineage, rescued_data, reject_columns
+from lakehouse.tables.common import landing_lineage, reject_columns, rescued_data
 from lakehouse.tables.registry import KEY, PARTITION, REQUIRED, Column, Table
 
 DOMAIN = "sales"

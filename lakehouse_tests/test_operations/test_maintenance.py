@@ -107,7 +107,8 @@ def test_vacuum_keeps_the_retention_asked_for_not_only_deltas_default(lakehouse,
     for hours in (2, 200):  # files no version reads, last written 2 h and 200 h ago
         stray[hours] = Path(path) / f"part-stray-{hours}h.snappy.parquet"
         stray[hours].write_bytes(b"not referenced by the log")
-        os.utime(stray[hours], (time.time() - hours * 3600,) * 2)
+        written = time.time() - hours * 3600
+        os.utime(stray[hours], (written, written))
 
     def listed(hours: float) -> set[str]:
         result = delta.vacuum(lakehouse.spark, path, retention_hours=hours, dry_run=True, allow_short_retention=True)
@@ -152,8 +153,12 @@ def test_the_weekly_schedule_is_running_and_maintains_every_table_with_the_defau
     assert maintenance_schedule.cron_schedule == "0 3 * * 0" and maintenance_schedule.execution_timezone == "UTC"
     assert maintenance_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert lakehouse.defs.resolve_schedule_def("weekly_table_maintenance").job_name == "table_maintenance"
-    [request] = maintenance_schedule.evaluate_tick(dg.build_schedule_context(instance=lakehouse.instance)).run_requests
-    resolved = table_maintenance.run_config_schema.config_mapping.resolve_from_unvalidated_config(request.run_config)
+    requests = maintenance_schedule.evaluate_tick(dg.build_schedule_context(instance=lakehouse.instance)).run_requests
+    assert requests is not None
+    [request] = requests
+    mapping = table_maintenance.run_config_schema.config_mapping
+    assert mapping is not None
+    resolved = mapping.resolve_from_unvalidated_config(request.run_config)
     config = resolved["ops"]["maintain_tables"]["config"]
     assert config["tables"] == [] and config["retention_hours"] == 168 and not config["dry_run"]
     assert not config["force_retention"]

@@ -1,6 +1,7 @@
 """restore_table on real Delta tables: the runbook "someone deleted rows from silver/sales", and every refusal."""
 
 from lakehouse import delta, tables
+from lakehouse.operations.__main__ import main as operations_cli
 from lakehouse_tests.test_operations.conftest import BUILT_DAYS, LATER_DAY, append, failure, observations, rows_of
 
 SILVER_SALES, GOLD_DAILY_SALES = tables.SILVER_SALES, tables.GOLD_DAILY_SALES
@@ -11,7 +12,7 @@ def _rows(frame) -> list[tuple]:
     return sorted(tuple(str(v) for v in r) for r in frame.collect())
 
 
-def test_runbook_someone_deleted_rows_from_silver_sales_two_days_ago(built):
+def test_runbook_someone_deleted_rows_from_silver_sales_two_days_ago(built, monkeypatch, capsys):
     path, spark = str(built.path("silver/sales")), built.spark
     good_rows = _rows(built.table("silver/sales"))
     # The accident: rows deleted by hand, straight into the table.
@@ -23,9 +24,17 @@ def test_runbook_someone_deleted_rows_from_silver_sales_two_days_ago(built):
                                                    "silver/sales_quarantine"]).success
     later = built.table("silver/sales").where(f"sale_date = DATE'{LATER_DAY}'").count()
     assert later > 0
-    # The operator finds the good version: the one before the DELETE in DESCRIBE HISTORY.
+    # The operator finds the good version: the one before the DELETE in the table's history.
     good = next(c for c in delta.history(spark, path) if c.operation == "DELETE").version - 1
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(built.settings.warehouse))
+    monkeypatch.setenv("LAKEHOUSE_LANDING", str(built.settings.landing))
+    assert operations_cli(["history", "silver.sales"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[2].startswith(f"  v{good + 1} ") and " DELETE: 0 rows written, " in printed[2]
+    assert printed[2].endswith("[not a Dagster run]")  # a hand-typed DELETE carries no run id
+    assert printed[1].endswith(" step silver_sales]") and "[run " in printed[1]  # the later day's write names its run
     version = delta.latest_version(spark, path)
+    assert version is not None
 
     preview = built.run("restore_table", {"table": "silver.sales", "version": good, "reason": REASON, "dry_run": True})
     assert preview.success and delta.latest_version(spark, path) == version  # a dry run restores nothing
@@ -58,6 +67,7 @@ def test_a_version_vacuumed_away_is_refused_naming_the_restorable_versions(lakeh
     path = make_table(GOLD_DAILY_SALES)
     spark = lakehouse.spark
     old = delta.latest_version(spark, path)
+    assert old is not None
     delta.overwrite(lakehouse.table("gold/daily_sales").coalesce(1), path)
     delta.vacuum(spark, path, retention_hours=0, allow_short_retention=True)  # the old version's files are gone
     version, rows = delta.latest_version(spark, path), _rows(lakehouse.table("gold/daily_sales"))
