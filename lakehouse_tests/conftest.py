@@ -1,4 +1,4 @@
-"""Shared fixtures: one SparkSession for the whole test run, a lakehouse per test in tmp_path."""
+"""Shared fixtures: one SparkSession for the whole test run, a lakehouse per test in tmp_path, a customer-token key."""
 
 from __future__ import annotations
 
@@ -9,11 +9,22 @@ import dagster as dg
 import pytest
 
 from lakehouse.definitions import build_definitions
+from lakehouse.governance.tokens import KEY_VARIABLE
 from lakehouse.resources import SparkResource
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 
 TEST_SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g"}
+TEST_PII_KEY = "lakehouse-tests-not-a-secret"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pii_key() -> Iterator[bytes]:
+    """``LAKEHOUSE_PII_KEY`` for the whole test run (also for the ``dagster dev`` the end-to-end tests start), so every
+    run that materializes gold/customers_masked has a key; a test of the missing key unsets it with ``monkeypatch``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(KEY_VARIABLE, TEST_PII_KEY)
+        yield TEST_PII_KEY.encode("utf-8")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the lakehouse needs, idempotently: Java check, .venv with the pinned
 # dependencies (requirements.lock), the Delta JARs in .cache/jars, a sample landing zone in
-# data/landing (only if there is none; its days end yesterday) and DAGSTER_HOME in data/dagster_home.
+# data/landing (only if there is none; its days end yesterday), DAGSTER_HOME in data/dagster_home and
+# a local development key for customer tokens in data/pii_dev.key (only if there is none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,4 +55,11 @@ if [ ! -d data/landing/sales ]; then
 fi
 # A new home gets config/dagster.yaml, and automation shown as on (see lakehouse/home.py).
 [ -f data/dagster_home/dagster.yaml ] || .venv/bin/python -m lakehouse.home data/dagster_home
+
+# --- development key for customer tokens (git-ignored; make dev exports it when LAKEHOUSE_PII_KEY is unset) ---
+if [ ! -f data/pii_dev.key ]; then
+  (umask 077 && .venv/bin/python -c 'import secrets, sys; sys.stdout.write(secrets.token_hex(32))' > data/pii_dev.key)
+  chmod 600 data/pii_dev.key
+  say "created a local development key for customer tokens in data/pii_dev.key (make dev uses it when LAKEHOUSE_PII_KEY is unset); production must set LAKEHOUSE_PII_KEY"
+fi
 say "ready"

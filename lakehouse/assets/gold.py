@@ -1,4 +1,4 @@
-"""Gold: business aggregates for analysts, built from silver only."""
+"""Gold: business aggregates and the masked customer table for analysts, built from silver only."""
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -6,8 +6,10 @@ from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.assets.declared import asset_args
-from lakehouse.assets.policies import DAILY_FRESHNESS, DERIVED_DAILY, FOLLOW_UPSTREAM, STREAM_FRESHNESS
+from lakehouse.assets.policies import DAILY_FRESHNESS, DERIVED, DERIVED_DAILY, FOLLOW_UPSTREAM, STREAM_FRESHNESS
 from lakehouse.checks.clickstream import DROPPED_TOTAL, recorded_dropped_total
+from lakehouse.governance.masking import mask_email, mask_phone
+from lakehouse.governance.tokens import PiiKey, token_column
 from lakehouse.partitions import SINGLE_RUN, partition_label
 from lakehouse.quality import Action, Expectation, ExpectationSet
 from lakehouse.resources import SparkResource, Streams, Warehouse
@@ -16,6 +18,7 @@ from lakehouse.streaming.metadata import stream_metadata
 
 SILVER_SALES, SILVER_DIM_CUSTOMER = tables.SILVER_SALES.key, tables.SILVER_DIM_CUSTOMER.key
 BRONZE_CLICKSTREAM, GOLD_HOURLY_EVENTS = tables.BRONZE_CLICKSTREAM.key, tables.GOLD_HOURLY_EVENTS.key
+GOLD_CUSTOMERS_MASKED = tables.GOLD_CUSTOMERS_MASKED.key
 
 # Gold has no quarantine: a broken aggregate fails the asset before anything is written.
 DAILY_SALES_EXPECTATIONS = ExpectationSet(
@@ -88,7 +91,27 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata=warehouse.materialization(
             GOLD_HOURLY_EVENTS, write.result, **stream_metadata(report), **{DROPPED_TOTAL: dg.MetadataValue.int(total)}))
 
-    return [daily_sales, revenue_by_city, hourly_events]
+    @dg.asset(**asset_args(tables.GOLD_CUSTOMERS_MASKED, **DERIVED), deps=[SILVER_DIM_CUSTOMER])
+    def customers_masked(warehouse: Warehouse, pii_key: PiiKey) -> DataFrame:
+        key = pii_key.secret(needed_for=f"{GOLD_CUSTOMERS_MASKED.to_user_string()} (customer_token)")
+        return masked_customers(warehouse.read(SILVER_DIM_CUSTOMER), key)
+
+    return [daily_sales, revenue_by_city, hourly_events, customers_masked]
+
+
+def masked_customers(dim_customer: DataFrame, key: bytes) -> DataFrame:
+    """One row per current customer (a customer whose last event was a DELETE has none): token, masked email and phone, city.
+
+    Example::
+
+        masked_customers(warehouse.read(SILVER_DIM_CUSTOMER), PiiKey().secret())
+    """
+    return dim_customer.where(F.col("is_current")).select(
+        token_column(key, "customer_id").alias("customer_token"),
+        mask_email("email").alias("email_masked"),
+        mask_phone("phone").alias("phone_masked"),
+        "city",
+    )
 
 
 def customer_version_at_sale(sales: DataFrame, dim_customer: DataFrame) -> DataFrame:

@@ -30,3 +30,6 @@ class Policies(TypedDict, total=False):
 
 # What a derived daily table (silver, gold) does: follow its upstream partitions, be fresh daily.
 DERIVED_DAILY: Policies = {"automation_condition": FOLLOW_UPSTREAM, "freshness_policy": DAILY_FRESHNESS}
+
+# What a derived unpartitioned table (e.g. gold/customers_masked) does: follow its upstream tables' updates.
+DERIVED: Policies = {"automation_condition": dg.AutomationCondition.eager()}

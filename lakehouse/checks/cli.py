@@ -5,7 +5,8 @@ duplicates, ...), materializes the reference data (stores, products), the custom
 and dimension, then the whole sales chain and the revenue by city over all days as single-run
 backfills, and the clickstream, with every asset check, prints a table of check → status and
 exits 1 if any ERROR-severity check failed or the run itself failed (0 otherwise; WARN results
-are printed, not fatal). The README's ``make test`` runs it after the unit tests.
+are printed, not fatal). The README's ``make test`` runs it after the unit tests. Customer
+tokens use ``LAKEHOUSE_PII_KEY`` when it is set, else a throwaway key (said on the first line).
 
 Usage::
 
@@ -25,6 +26,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import FaultRates, generate_landing_zone
+from lakehouse.governance.dev_key import throwaway_key
 from lakehouse.settings import LakehouseSettings
 
 START = date(2025, 1, 1)
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             generate_landing_zone(settings.landing, START, days=args.days, rows_per_day=args.rows_per_day,
                                   seed=args.seed, faults=FaultRates(), force=True)
             days = [(START + timedelta(days=i)).isoformat() for i in range(args.days)]
-        rows, run_ok = run_all_checks(settings, days[0], days[-1])
+        with throwaway_key() as key_note:  # gold/customers_masked needs a key for its tokens
+            print(key_note)
+            rows, run_ok = run_all_checks(settings, days[0], days[-1])
     print_table(rows)
     errors = [r for r in rows if r["status"] == "FAILED" and r["severity"] == "ERROR"]
     if not run_ok:

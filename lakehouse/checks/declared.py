@@ -1,4 +1,4 @@
-"""Checks every registered table gets from its declaration: it is what it declares, its keys are unique, its files are not too small.
+"""Checks every registered table gets from its declaration: it is what it declares, its keys are unique, its files are not too small, it leaks no personal data.
 
 * ``<table>_matches_declaration`` (ERROR): the Delta table's schema (names, types, nullability),
   partitioning or clustering, declared properties and CHECK constraints, read back from its log,
@@ -9,10 +9,15 @@
   is deduplicated by its MERGE, tested, and not re-scanned here as it grows with all time.)
 * ``<table>_small_files`` (WARN): more files than ``max_files_per_partition`` per partition whose
   average size is below ``min_average_file_bytes`` (both in the registry): run maintenance.
+* ``<table>_pii_leak`` (ERROR): no value of a ``string`` column that is not tagged ``pii`` looks
+  like an email address or a phone number (:mod:`lakehouse.governance.leaks`), e.g. a source
+  that started sending ``email`` with sales lines, kept in ``bronze/sales._rescued_data``. One
+  aggregation per table; daily tables are scanned and reported per partition of the run. The
+  description names the table, the column and the count, never a value.
 
 They are evaluated by one step per run (:func:`build_table_checks`; two kinds of step, as the
 daily tables' checks are partitioned like them), which reads only table metadata except for the
-key counts, so they add little to a run.
+key counts and the leak scan, so they add little to a run.
 
 Example::
 
@@ -21,18 +26,19 @@ Example::
 """
 
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import dagster as dg
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse import delta
 from lakehouse.checks.partitioned import evaluations, same_for_every_partition
+from lakehouse.governance import leaks
 from lakehouse.resources import Warehouse
 from lakehouse.tables.registry import Table
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-MATCHES, UNIQUE, SMALL_FILES = "matches_declaration", "key_unique", "small_files"
+MATCHES, UNIQUE, SMALL_FILES, PII_LEAK = "matches_declaration", "key_unique", "small_files", "pii_leak"
 UNIQUE_SKIPPED = frozenset({"bronze.clickstream"})
 
 
@@ -125,18 +131,49 @@ def small_files(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckRe
     )
 
 
+def pii_leaks_by_partition(table: Table, frame: DataFrame, partition_keys: Sequence[str]) -> dict[str, dg.AssetCheckResult]:
+    """``pii_leak`` of each of ``partition_keys`` of a daily table (``frame``: those partitions), from one aggregation."""
+    found = leaks.leak_counts(frame, table.non_pii_string_columns, by=table.partition_column)
+    return {key: _leak_result(table, found.get(key, {}), f" on {key}") for key in partition_keys}
+
+
+def pii_leak(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
+    """``pii_leak`` of the whole table."""
+    found = leaks.leak_counts(delta.read(spark, path), table.non_pii_string_columns)
+    return _leak_result(table, found.get("", {}), "")
+
+
+def _leak_result(table: Table, found: Mapping[tuple[str, str], int], where: str) -> dg.AssetCheckResult:
+    scanned = table.non_pii_string_columns
+    return dg.AssetCheckResult(
+        passed=not found,
+        severity=ERROR,
+        description=(
+            (f"no email address or phone number in {table.name}{where} outside its pii columns "
+             f"(scanned: {', '.join(scanned)})" if scanned else f"{table.name} has no string column outside its pii columns")
+            if not found else
+            f"personal data in {table.name}{where}, in columns not tagged pii: {leaks.describe(found)}. Find the source "
+            "field it comes from; tag the column pii in lakehouse/tables if it holds personal data by design, else stop "
+            "it at ingestion (README: Governance)."
+        ),
+        metadata={"matches": dg.MetadataValue.json({f"{column}.{kind}": n for (column, kind), n in sorted(found.items())}),
+                  "scanned_columns": dg.MetadataValue.json(scanned)},
+    )
+
+
 def _kinds(table: Table) -> list[str]:
     kinds = [MATCHES, SMALL_FILES]
     if table.key_columns and not table.partition_column and table.name not in UNIQUE_SKIPPED:
         kinds.append(UNIQUE)
-    return kinds
+    return [*kinds, PII_LEAK]
 
 
-EVALUATE = {MATCHES: matches_declaration, UNIQUE: key_unique, SMALL_FILES: small_files}
+EVALUATE = {MATCHES: matches_declaration, UNIQUE: key_unique, SMALL_FILES: small_files, PII_LEAK: pii_leak}
 DESCRIBE = {
     MATCHES: "Schema, layout, properties and CHECK constraints read back from the Delta log equal the registry's declaration.",
     UNIQUE: "Each declared key ({keys}) is in the table once.",
     SMALL_FILES: "WARN when small files build up (threshold in the registry): run table maintenance.",
+    PII_LEAK: "No email address or phone number in a string column not tagged pii (counts only, no values).",
 }
 
 
@@ -169,6 +206,10 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
             if not warehouse.exists(table.key):
                 result = dg.AssetCheckResult(passed=False, severity=ERROR,
                                              description=f"{table.name} has no Delta table at {path}: materialize it")
+            elif partitions is not None and kind == PII_LEAK:  # the one declared check with a result per day
+                days = context.partition_keys
+                yield from evaluations(context, spec, pii_leaks_by_partition(table, warehouse.read(table.key, days, partitions), days))
+                continue
             else:
                 result = EVALUATE[kind](spark, table, path)
             if partitions is None:

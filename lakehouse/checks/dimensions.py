@@ -1,4 +1,4 @@
-"""Checks of the customer change feed and the dimensions (unpartitioned; the dimension checks block downstream gold)."""
+"""Checks of the customer change feed, the dimensions and the masked customers (unpartitioned; the dimension checks block downstream gold)."""
 
 import dagster as dg
 
@@ -11,6 +11,7 @@ from lakehouse.resources import LandingZone, Warehouse
 
 BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_FILES = tables.BRONZE_CUSTOMERS_CDC.key, tables.BRONZE_CUSTOMERS_CDC_FILES.key
 BRONZE_CUSTOMERS_CDC_REJECTS, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC_REJECTS.key, tables.SILVER_DIM_CUSTOMER.key
+GOLD_CUSTOMERS_MASKED = tables.GOLD_CUSTOMERS_MASKED.key
 
 
 def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
@@ -49,5 +50,11 @@ def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
         return scd.current_rows_follow_events(warehouse.read(SILVER_DIM_CUSTOMER), events, keys, spec.sequence,
                                               spec.tracked, spec.delete_when)
 
+    @dg.asset_check(asset=GOLD_CUSTOMERS_MASKED, additional_deps=[SILVER_DIM_CUSTOMER],
+                    description="One row per current customer of silver/dim_customer, in total and per city.")
+    def gold_customers_masked_reconciles(warehouse: Warehouse):
+        return scd.current_rows_reconcile(warehouse.read(SILVER_DIM_CUSTOMER), warehouse.read(GOLD_CUSTOMERS_MASKED),
+                                          GOLD_CUSTOMERS_MASKED.to_user_string())
+
     return [customers_cdc_accounting, customers_cdc_applicable, dim_customer_one_current_row,
-            dim_customer_valid_intervals, dim_customer_follows_events]
+            dim_customer_valid_intervals, dim_customer_follows_events, gold_customers_masked_reconciles]

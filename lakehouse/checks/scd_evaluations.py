@@ -129,3 +129,30 @@ def applicable_share(bronze: DataFrame, applicable: DataFrame) -> dg.AssetCheckR
         ),
         metadata={"events_not_applicable": skipped},
     )
+
+
+def current_rows_reconcile(dim: DataFrame, derived: DataFrame, what: str) -> dg.AssetCheckResult:
+    """ERROR unless ``derived`` has as many rows as ``dim`` has current rows, in total and per ``city``.
+
+    For a table with one row per current customer that cannot be joined back to the dimension
+    (``gold/customers_masked`` holds a token, not the id); only cities are sampled.
+    """
+    current = dim.where("is_current")
+    expected = current.groupBy("city").agg(F.count(F.lit(1)).alias("current_customers"))
+    found = derived.groupBy(F.col("city").alias("_city")).agg(F.count(F.lit(1)).alias("rows"))
+    differing = (
+        expected.join(found, F.col("city").eqNullSafe(F.col("_city")), "full")
+        .select(F.coalesce("city", "_city").alias("city"), *[F.coalesce(c, F.lit(0)).alias(c) for c in ("current_customers", "rows")])
+        .where("current_customers != rows")
+    )
+    totals = {"current_customers": current.count(), "rows": derived.count()}
+    cities = [r.asDict() for r in differing.limit(5).collect()]
+    passed = not cities and totals["current_customers"] == totals["rows"]
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=ERROR,
+        description=(f"{what} has one row per current customer of silver/dim_customer ({totals['rows']})" if passed else
+                     f"{what} has {totals['rows']} rows for {totals['current_customers']} current customers of "
+                     f"silver/dim_customer, e.g. per city {cities}. Re-materialize {what}."),
+        metadata={**totals, "differing_cities": dg.MetadataValue.json(_jsonable(cities))},
+    )

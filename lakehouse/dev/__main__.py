@@ -15,6 +15,7 @@ import threading
 
 from lakehouse.dev.runs import cancel_runs, code_server_addresses, instance_from_env
 from lakehouse.dev.supervisor import GRACE_SECONDS, Service, StopReport, Supervisor, describe
+from lakehouse.governance.dev_key import use_dev_key
 from lakehouse.settings import PROJECT_ROOT
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopRequest(supervisor)  # before anything starts, so no signal finds the default handler
     # Before dagster dev starts, which would otherwise create a new instance's storage at the same time.
     instance = instance_from_env()
+    _say(use_dev_key())  # the Dagster processes inherit LAKEHOUSE_PII_KEY (data/pii_dev.key when it is unset)
     supervisor.start()
     exited = None
     try:

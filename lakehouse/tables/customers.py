@@ -1,4 +1,4 @@
-"""The customer domain: the change feed of the customer master, and the SCD type 2 dimension built from it."""
+"""The customer domain: the change feed of the customer master, the SCD type 2 dimension built from it, and its masked view."""
 
 from __future__ import annotations
 
@@ -91,4 +91,22 @@ SILVER_DIM_CUSTOMER = Table(
                  "current_is_open": "is_current = (valid_to IS NULL)"},
 )
 
-TABLES = (BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES, SILVER_DIM_CUSTOMER)
+GOLD_CUSTOMERS_MASKED = Table(
+    key=dg.AssetKey(["gold", "customers_masked"]),
+    description="Current customers for analysts: a keyed token instead of the id, email and phone masked, city; no PII.",
+    domain=DOMAIN,
+    owner=OWNER,
+    columns=(
+        Column("customer_token", "string", "HMAC-SHA256 (lowercase hex) of the decimal customer_id under LAKEHOUSE_PII_KEY: "
+               "stable, joinable, not reversible without the key.", nullable=False, tags={KEY},
+               derived_from=("silver/dim_customer.customer_id",)),
+        Column("email_masked", "string", "First two characters, ***, then the domain from the last @ (sa***@email.com).",
+               derived_from=("silver/dim_customer.email",)),
+        Column("phone_masked", "string", "Every digit but the last 4 replaced by *, other characters kept.",
+               derived_from=("silver/dim_customer.phone",)),
+        Column("city", "string", "City in the customer's current version.", derived_from=("silver/dim_customer.city",)),
+    ),
+)
+
+TABLES = (BRONZE_CUSTOMERS_CDC, BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES, SILVER_DIM_CUSTOMER,
+          GOLD_CUSTOMERS_MASKED)

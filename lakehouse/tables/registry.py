@@ -16,6 +16,12 @@ Tags on columns: ``key`` (part of the table's unique key), ``pii`` (personal dat
 CONTRACT.md), ``lineage`` (where a row came from), ``partition`` (the Delta partition column),
 ``required`` (a landed field the source must send: missing from a whole day is schema drift).
 
+**Derived properties.** A table with ``pii`` columns gets ``delta.dataSkippingStatsColumns`` =
+its other columns (see :meth:`Table.stats_columns`), so the min/max statistics Delta writes into
+``_delta_log`` for every file never hold a name, an email or a phone number. It is added to
+``properties`` when the table is declared, so everything that applies or compares the declared
+properties (:func:`lakehouse.delta.create_table`, the ``matches_declaration`` check) covers it.
+
 Example::
 
     SALES = Table(
@@ -40,6 +46,7 @@ from pyspark.sql import types as T
 PII, KEY, LINEAGE, PARTITION, REQUIRED = "pii", "key", "lineage", "partition", "required"
 COLUMN_TAGS = frozenset({PII, KEY, LINEAGE, PARTITION, REQUIRED})
 DEFAULT_OWNER = "team:data-platform"
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -47,6 +54,9 @@ _SIMPLE_TYPES: dict[str, T.DataType] = {
     "string": T.StringType(), "bigint": T.LongType(), "int": T.IntegerType(), "double": T.DoubleType(),
     "boolean": T.BooleanType(), "date": T.DateType(), "timestamp": T.TimestampType(), "binary": T.BinaryType(),
 }
+# The types Delta keeps min/max statistics for; naming another (boolean, binary, array) in
+# delta.dataSkippingStatsColumns fails with DELTA_COLUMN_DATA_SKIPPING_NOT_SUPPORTED_TYPE.
+_STATS_TYPES = frozenset({"string", "bigint", "int", "double", "date", "timestamp"})
 
 
 def spark_type(ddl: str) -> T.DataType:
@@ -151,6 +161,21 @@ class Table:
             raise ValueError(f"{where}: liquid clustering (cluster_by) cannot be combined with partitioning or Z-order")
         if "\n" in self.description or not self.description.strip():
             raise ValueError(f"{where}: the description must be one non-empty line")
+        if self.has_pii:
+            self._derive_stats_columns()
+
+    def _derive_stats_columns(self) -> None:
+        """Add ``delta.dataSkippingStatsColumns`` (:meth:`stats_columns`) to the properties; refuse a hand-typed other value."""
+        laid_out = [c for c in (*self.zorder, *self.cluster_by) if self.column(c).is_pii]
+        if laid_out:
+            raise ValueError(f"{self.name}: PII column(s) {laid_out} cannot be Z-order or clustering columns: "
+                             "those need min/max statistics, which would put personal data into _delta_log")
+        derived = ",".join(self.stats_columns())
+        declared = self.properties.get(STATS_COLUMNS)
+        if declared is not None and declared != derived:
+            raise ValueError(f"{self.name}: {STATS_COLUMNS} is derived from the pii tags ({derived!r}); "
+                             f"do not declare it ({declared!r})")
+        object.__setattr__(self, "properties", {**self.properties, STATS_COLUMNS: derived})
 
     @property
     def name(self) -> str:
@@ -192,6 +217,26 @@ class Table:
     @property
     def has_pii(self) -> bool:
         return any(c.is_pii for c in self.columns)
+
+    def stats_columns(self) -> list[str]:
+        """The columns Delta keeps file statistics for when the table holds personal data: every column but
+        the ``pii`` ones, the partition column (Delta refuses it: a partition needs no statistics) and those
+        of a type without min/max statistics (Delta refuses ``boolean``, ``binary``, arrays and maps there).
+
+        Z-order and clustering columns are always in it (they are never ``pii``: checked when declared),
+        as OPTIMIZE ZORDER and liquid clustering need their statistics.
+
+        Example::
+
+            tables.SILVER_DIM_CUSTOMER.stats_columns()  # ['customer_id', 'city', 'valid_from', 'valid_to', '_valid_from_seq']
+        """
+        return [c.name for c in self.columns
+                if not c.is_pii and c.name != self.partition_column and c.type in _STATS_TYPES]
+
+    @property
+    def non_pii_string_columns(self) -> list[str]:
+        """The ``string`` columns not tagged ``pii``: where personal data must not show up (the ``pii_leak`` check)."""
+        return [c.name for c in self.columns if c.type == "string" and not c.is_pii]
 
     @property
     def daily(self) -> bool:
