@@ -32,6 +32,7 @@ from lakehouse.governance.erasure import Customer, Removed, erase_rows, known_id
 from lakehouse.governance.evidence import Trace, landing_lines, scan_table
 from lakehouse.governance.purge import PurgeResult, purge_history
 from lakehouse.governance.requests import FOLDER, Rejected, Request, manual_requests, read_request_files
+from lakehouse.governance.suppression import trace_tokens
 from lakehouse.governance.tokens import PiiKey, customer_token
 from lakehouse.operations.observe import TableState, observe
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
@@ -110,15 +111,23 @@ def build() -> list[dg.AssetsDefinition]:
     return [erase_customers]
 
 
-def _tokenizer(pii_key: PiiKey, requests: list[Request], rejected: list[Rejected]):
-    """Token of a customer id; the key is read only when some id needs a token."""
+class _Tokenizer:
+    """Token of a customer id under the key (read only when some id needs a token)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def __call__(self, customer_id: int) -> str:
+        return customer_token(self.key, customer_id)
+
+
+def _tokenizer(pii_key: PiiKey, requests: list[Request], rejected: list[Rejected]) -> _Tokenizer:
     if not requests and all(r.customer_id is None for r in rejected):
-        return lambda customer_id: ""
-    key = pii_key.secret("gdpr_erasure (it records customers as tokens)")
-    return lambda customer_id: customer_token(key, customer_id)
+        return _Tokenizer(b"")  # nothing to tokenize: no key needed
+    return _Tokenizer(pii_key.secret("gdpr_erasure (it records customers as tokens)"))
 
 
-def _triage(spark: SparkSession, warehouse: Warehouse, requests: list[Request], tokenize) -> tuple[list[Request], list[Rejected]]:
+def _triage(spark: SparkSession, warehouse: Warehouse, requests: list[Request], tokenize: _Tokenizer) -> tuple[list[Request], list[Rejected]]:
     """The requests to carry out (new, or under way since a failed run), and the rejected ones with the reason."""
     logged = {}
     if delta.exists(spark, warehouse.path(ERASURE_LOG.key)):
@@ -153,7 +162,7 @@ def _triage(spark: SparkSession, warehouse: Warehouse, requests: list[Request], 
     return valid, rejected
 
 
-def _write_rejects(spark: SparkSession, warehouse: Warehouse, rejected: list[Rejected], tokenize, run_id: str,
+def _write_rejects(spark: SparkSession, warehouse: Warehouse, rejected: list[Rejected], tokenize: _Tokenizer, run_id: str,
                    now: datetime) -> None:
     if not rejected:
         return
@@ -205,11 +214,11 @@ class Outcome:
 
 
 def _erase(context: dg.AssetExecutionContext, spark: SparkSession, warehouse: Warehouse, landing: LandingZone,
-           requests: list[Request], tokenize) -> Outcome:
+           requests: list[Request], tokenize: _Tokenizer) -> Outcome:
     sources = [warehouse.path(t.key) for t in IDENTIFIED_BY]
     customers = traces(spark, sources, [Customer(r.request_id, r.customer_id, tokenize(r.customer_id)) for r in requests])
     log_path = warehouse.path(ERASURE_LOG.key)
-    _log_rows(spark, log_path, requests, customers, run_id=context.run_id)  # under way: suppressed from now on
+    _log_rows(spark, log_path, requests, customers, tokenize, run_id=context.run_id)  # under way: suppressed from now on
     present = [t for t in pii_tables() if warehouse.exists(t.key)]
     before = {t.name: TableState.of(spark, warehouse.path(t.key)) for t in present}
     removed = {t.name: erase_rows(spark, t, warehouse.path(t.key), customers) for t in present}
@@ -224,7 +233,7 @@ def _erase(context: dg.AssetExecutionContext, spark: SparkSession, warehouse: Wa
     landing_report = {r: {**{f"customers_cdc/{k}": v for k, v in cdc.get(r, {}).items()},
                           **{f"{FOLDER}/{k}": v for k, v in asked.get(r, {}).items()}} for r in {*cdc, *asked}}
     outcome = Outcome(requests, removed, purged, findings, landing_report)
-    _log_rows(spark, log_path, requests, customers, run_id=context.run_id, outcome=outcome)
+    _log_rows(spark, log_path, requests, customers, tokenize, run_id=context.run_id, outcome=outcome)
     for table in present:
         observe(context.op_execution_context, table, "erasure", before[table.name],
                 TableState.of(spark, warehouse.path(table.key)),
@@ -237,18 +246,22 @@ def _erase(context: dg.AssetExecutionContext, spark: SparkSession, warehouse: Wa
     return outcome
 
 
-def _log_rows(spark: SparkSession, path, requests: list[Request], customers: list[Customer], *, run_id: str,
+def _log_rows(spark: SparkSession, path, requests: list[Request], customers: list[Customer], tokenize: _Tokenizer, *, run_id: str,
               outcome: Outcome | None = None) -> None:
     """Record the requests in governance/erasure_log: under way (no outcome yet), then with what was done."""
-    tokens = {c.request_id: c.token for c in customers}
+    by_request = {c.request_id: c for c in customers}
+    key = tokenize.key
     done = datetime.now(UTC)
     rows = []
     for r in requests:
+        customer = by_request[r.request_id]
+        traced = trace_tokens(key, customer.emails, customer.phones)
         if outcome is None:
-            rows.append((r.request_id, tokens[r.request_id], r.requested_at, r.source, None, None, None, None, run_id))
+            rows.append((r.request_id, customer.token, traced, r.requested_at, r.source, None, None, None, None, run_id))
         else:
             rows.append((
-                r.request_id, tokens[r.request_id], r.requested_at, r.source, done if outcome.proven(r.request_id) else None,
+                r.request_id, customer.token, traced, r.requested_at, r.source,
+                done if outcome.proven(r.request_id) else None,
                 {name: int(removed.by_request.get(r.request_id, 0)) for name, removed in outcome.removed.items()},
                 {name: p.files_deleted for name, p in outcome.purged.items()},
                 {name: p.log_files_deleted for name, p in outcome.purged.items()},
@@ -258,6 +271,6 @@ def _log_rows(spark: SparkSession, path, requests: list[Request], customers: lis
     if outcome is None:
         delta.insert_new(spark, path, frame, on="t.request_id = s.request_id")
     else:
-        columns = ("completed_at", "rows_removed", "files_purged", "log_files_removed", "dagster_run_id")
+        columns = ("trace_tokens", "completed_at", "rows_removed", "files_purged", "log_files_removed", "dagster_run_id")
         delta.merge(spark, path, frame, "t.request_id = s.request_id",
                     "WHEN MATCHED THEN UPDATE SET " + ", ".join(f"t.{c} = s.{c}" for c in columns))

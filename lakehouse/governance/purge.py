@@ -6,7 +6,11 @@ statistics of old files' ``add`` actions, with min/max values and string prefixe
 predicates of old commits, e.g. an SCD2 MERGE's ``customer_id BETWEEN 40 AND 42``) still hold
 them. :func:`purge_history` removes all of it, in this order:
 
-1. ``REORG TABLE … APPLY (PURGE)`` rewrites files whose rows are only masked by deletion vectors;
+1. ``REORG TABLE … APPLY (PURGE)`` rewrites files whose rows are only masked by deletion vectors.
+   On a liquid-clustered table Delta 4.4 skips files that are already clustered (a second REORG
+   after one that clustered rewrites nothing, measured), so afterwards the current files' physical
+   rows (Parquet footers) are compared with the rows the table reads: if rows are still masked, the
+   table is rewritten as it reads (``replaceWhere true``, which keeps its clustering declaration);
 2. ``VACUUM … RETAIN 0 HOURS`` deletes every file the current version does not read, Change
    Data Feed files included (the retention check is switched off for this statement only);
 3. a checkpoint is written at the latest version: one ``ALTER TABLE … SET TBLPROPERTIES`` with
@@ -37,7 +41,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 
 from lakehouse import delta
@@ -78,6 +84,11 @@ def purge_history(spark: SparkSession, path: str | Path) -> PurgeResult:
     if delta.detail(spark, path).properties.get(DELETION_VECTORS) == "true":
         metrics = spark.sql(f"REORG TABLE {delta.sql_path(path)} APPLY (PURGE)").first()
         rewritten = int((metrics["metrics"]["numFilesAdded"] if metrics and metrics["metrics"] else 0) or 0)
+    if masked_rows(spark, path):  # REORG skipped clustered files: rewrite the table as it reads
+        delta.overwrite(delta.read(spark, path).localCheckpoint(), path)
+        rewritten += len(delta.data_files(spark, path))
+        if masked_rows(spark, path):
+            raise PurgeError(f"{path}: rows masked by deletion vectors are still in its files after a rewrite")
     vacuumed = delta.vacuum(spark, path, retention_hours=0, allow_short_retention=True)
     checkpoint = write_checkpoint(spark, path)
     deleted = truncate_log(log, checkpoint)
@@ -86,6 +97,13 @@ def purge_history(spark: SparkSession, path: str | Path) -> PurgeResult:
         raise PurgeError(f"{path}: {rows_before} rows before the purge, {rows_after} after; the table is not what it was")
     history = sorted(c.version for c in delta.history(spark, path))
     return PurgeResult(str(path), len(vacuumed.files), vacuumed.bytes, deleted, checkpoint, rewritten, history)
+
+
+def masked_rows(spark: SparkSession, path: str | Path) -> int:
+    """Rows the current files hold but the table does not read (masked by deletion vectors), from the Parquet footers."""
+    files = delta.data_files(spark, path)
+    physical = sum(pq.ParquetFile(_local_file(f.path)).metadata.num_rows for f in files)
+    return physical - delta.read(spark, path).count()
 
 
 def write_checkpoint(spark: SparkSession, path: str | Path) -> int:
@@ -147,6 +165,11 @@ def _jvm_checkpoint(spark: SparkSession, path: str | Path) -> None:
             "their statistics. Run the erasure once more with embedded Spark (LAKEHOUSE_SPARK_MASTER=local[*])."
         )
     jvm.org.apache.spark.sql.delta.DeltaLog.forTable(session, str(path)).checkpoint()
+
+
+def _local_file(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
 
 
 def _log_folder(path: str | Path) -> Path:

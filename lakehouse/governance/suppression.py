@@ -1,11 +1,14 @@
 """Keep erased customers erased: the suppression list and the ingestion's filter.
 
-The suppression list is the ``customer_token`` column of ``governance/erasure_log`` (tokens,
-never ids). A landed change event belongs to a suppressed customer when the token of its
-``customer_id`` is listed; an event whose ``customer_id`` did not read as an integer is judged
-by the id it claims in ``_rescued_data``, and a rejected line by the ``"customer_id": <id>``
-field its raw text holds. The key is needed only when the list is not empty: a lakehouse that
-never erased anyone ingests without ``LAKEHOUSE_PII_KEY``.
+The suppression list is ``governance/erasure_log``: its ``customer_token`` column (tokens,
+never ids) and its ``trace_tokens`` (HMACs of each email and phone the customer had, never the
+values). A landed change event belongs to a suppressed customer when the token of its
+``customer_id`` is listed (an event whose ``customer_id`` did not read as an integer is judged by
+the id it claims in ``_rescued_data``, then by its email and phone); a rejected line when the
+``"customer_id"`` value its raw text holds is listed, or an email or phone found in it is. A
+line that names a customer by name only is not recognised (names are not unique). The key is
+needed only when the list is not empty: a lakehouse that never erased anyone ingests without
+``LAKEHOUSE_PII_KEY``.
 
 Example::
 
@@ -16,17 +19,25 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakehouse import delta
-from lakehouse.governance.tokens import PiiKey, token_column
+from lakehouse.governance.tokens import PiiKey, customer_token
 
 # The value of a "customer_id" field in JSON text (a number, or digits in a string), not followed by more digits.
 CLAIMED_ID = r'"customer_id"\s*:\s*"?\s*([0-9]{1,18})(?![0-9])'
+_CLAIMED_ID = re.compile(CLAIMED_ID)
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_PHONE = re.compile(r"\+?[0-9][0-9 ().-]{5,}[0-9]")
 
 
 def claimed_id(text: str | Column) -> Column:
@@ -36,12 +47,36 @@ def claimed_id(text: str | Column) -> Column:
     return F.when(found != "", found.cast("bigint"))
 
 
-def suppressed_tokens(spark: SparkSession, erasure_log: str | Path) -> frozenset[str]:
-    """The customer tokens of ``governance/erasure_log`` (empty when the table does not exist yet)."""
+def trace_token(key: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA256 (hex) of an email (``kind`` "email", case-insensitive) or phone ("phone", its digits only).
+
+    Example::
+
+        trace_token(key, "phone", "+33 6 12 34 56 78") == trace_token(key, "phone", "+33612345678")   # True
+    """
+    normal = value.strip().lower() if kind == "email" else re.sub(r"[^0-9]", "", value)
+    return hmac.new(key, f"{kind}:{normal}".encode(), hashlib.sha256).hexdigest()
+
+
+def trace_tokens(key: bytes, emails: Iterable[str], phones: Iterable[str]) -> list[str]:
+    """The sorted trace tokens of a customer's emails and phones (what ``governance/erasure_log`` keeps)."""
+    return sorted({trace_token(key, "email", e) for e in emails if e} | {trace_token(key, "phone", p) for p in phones if p})
+
+
+def text_tokens(key: bytes, text: str) -> set[str]:
+    """Trace tokens of every email and phone-like number in free ``text`` (a rejected line)."""
+    return ({trace_token(key, "email", m) for m in _EMAIL.findall(text)}
+            | {trace_token(key, "phone", m) for m in _PHONE.findall(text) if len(re.sub(r"[^0-9]", "", m)) >= 6})
+
+
+def suppressed_tokens(spark: SparkSession, erasure_log: str | Path) -> tuple[frozenset[str], frozenset[str]]:
+    """The customer tokens and trace tokens of ``governance/erasure_log`` (empty when the table does not exist yet)."""
     if not delta.exists(spark, erasure_log):
-        return frozenset()
-    rows = delta.read(spark, erasure_log).select("customer_token").distinct().collect()
-    return frozenset(r["customer_token"] for r in rows if r["customer_token"])
+        return frozenset(), frozenset()
+    rows = delta.read(spark, erasure_log).select("customer_token", "trace_tokens").collect()
+    customers = frozenset(r["customer_token"] for r in rows if r["customer_token"])
+    traces = frozenset(t for r in rows for t in (r["trace_tokens"] or ()) if t)
+    return customers, traces
 
 
 @dataclass(frozen=True)
@@ -50,23 +85,44 @@ class Suppression:
 
     key: bytes
     tokens: frozenset[str]
+    traces: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, spark: SparkSession, erasure_log: str | Path, pii_key: PiiKey, needed_for: str) -> Suppression | None:
         """The suppression list, or None when nobody was erased; a non-empty list without the key fails (PiiKey's message)."""
-        tokens = suppressed_tokens(spark, erasure_log)
+        tokens, traces = suppressed_tokens(spark, erasure_log)
         if not tokens:
             return None
-        return cls(pii_key.secret(f"{needed_for} (it drops the events of {len(tokens)} erased customer(s))"), tokens)
-
-    def _listed(self, customer_id: Column) -> Column:
-        return F.coalesce(token_column(self.key, customer_id).isin(sorted(self.tokens)), F.lit(False))
+        key = pii_key.secret(f"{needed_for} (it drops the landed lines of {len(tokens)} erased customer(s))")
+        return cls(key, tokens, traces)
 
     def records(self, frame: DataFrame) -> Column:
-        """True for parsed events (``customer_id``, ``_rescued_data``) of a suppressed customer."""
-        claimed = claimed_id("_rescued_data") if "_rescued_data" in frame.columns else F.lit(None).cast("bigint")
-        return self._listed(F.coalesce(F.col("customer_id"), claimed))
+        """True for parsed events (``customer_id``, ``_rescued_data``, ``email``, ``phone``) of a suppressed customer."""
+        key, tokens, traces = self.key, self.tokens, self.traces
+
+        def suppressed(customer_id: int | None, rescued: str | None, email: str | None, phone: str | None) -> bool:
+            if customer_id is None and rescued:
+                claimed = _CLAIMED_ID.search(rescued)
+                customer_id = int(claimed.group(1)) if claimed else None
+            if customer_id is not None:
+                return customer_token(key, customer_id) in tokens
+            return bool((email and trace_token(key, "email", email) in traces)
+                        or (phone and trace_token(key, "phone", phone) in traces))
+
+        columns = [F.col(c) if c in frame.columns else F.lit(None).cast(t)
+                   for c, t in (("customer_id", "bigint"), ("_rescued_data", "string"), ("email", "string"), ("phone", "string"))]
+        return F.udf(suppressed, T.BooleanType())(*columns)
 
     def rejects(self, frame: DataFrame, raw: str = "_raw_line") -> Column:
-        """True for rejected lines whose raw text holds a suppressed customer's id as its customer_id field."""
-        return self._listed(claimed_id(raw))
+        """True for rejected lines whose raw text holds a suppressed customer's id as its customer_id field, or their email or phone."""
+        key, tokens, traces = self.key, self.tokens, self.traces
+
+        def suppressed(text: str | None) -> bool:
+            if not text:
+                return False
+            claimed = _CLAIMED_ID.search(text)
+            if claimed and customer_token(key, int(claimed.group(1))) in tokens:
+                return True
+            return bool(traces & text_tokens(key, text))
+
+        return F.udf(suppressed, T.BooleanType())(F.col(raw))

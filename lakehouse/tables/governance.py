@@ -27,6 +27,9 @@ GOVERNANCE_ERASURE_LOG = Table(
                nullable=False, tags={KEY}),
         Column("customer_token", "string", f"The erased customer: {_TOKEN}. The suppression list of the ingestion.",
                nullable=False),
+        Column("trace_tokens", "array<string>", "HMAC-SHA256 under the same key of each email and phone the customer had "
+                                                "(never the values): lets the ingestion recognise a rejected line naming "
+                                                "them by email or phone only."),
         Column("requested_at", "timestamp", "When the customer asked (the request's requested_at, UTC)."),
         Column("source", "string", "Where the request came from: erasure_requests/<file>:<line>, or launchpad."),
         Column("completed_at", "timestamp", "When the erasure was proven complete; NULL while it is under way "
