@@ -143,22 +143,22 @@ def _triage(spark: SparkSession, warehouse: Warehouse, requests: list[Request], 
         token = tokenize(request.customer_id)
         earlier = logged.get(request.request_id)
         reason = None
-        if request.request_id in seen_requests or token in seen_tokens:
-            reason = "repeated request: the same request_id or customer appears earlier in this run"
-        elif earlier is not None and earlier[1] is not None:
+        if earlier is not None and earlier[1] is not None:
             reason = "repeated request: request_id already processed (governance/erasure_log)"
         elif earlier is not None and earlier[0] != token:
             reason = "request_id already used for another customer (governance/erasure_log)"
         elif earlier is None and token in erased:
             reason = f"repeated request: customer already erased by request {erased[token]}"
+        elif request.request_id in seen_requests or token in seen_tokens:
+            reason = "repeated request: the same request_id or customer appears earlier in this run"
         elif earlier is None and request.customer_id not in known:
             reason = "unknown customer: no row in bronze/customers_cdc nor silver/dim_customer"
-        seen_requests.add(request.request_id)
-        seen_tokens.add(token)
         if reason:
             rejected.append(Rejected(request.file, request.line, reason, request.request_id, request.customer_id))
         else:
             valid.append(request)
+            seen_requests.add(request.request_id)
+            seen_tokens.add(token)
     return valid, rejected
 
 

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse import delta
-from lakehouse.governance.tokens import PiiKey, customer_token
+from lakehouse.governance.tokens import PiiKey
 
 # The value of a "customer_id" field in JSON text (a number, or digits in a string), not followed by more digits.
 CLAIMED_ID = r'"customer_id"\s*:\s*"?\s*([0-9]{1,18})(?![0-9])'
@@ -98,16 +98,10 @@ class Suppression:
 
     def records(self, frame: DataFrame) -> Column:
         """True for parsed events (``customer_id``, ``_rescued_data``, ``email``, ``phone``) of a suppressed customer."""
-        key, tokens, traces = self.key, self.tokens, self.traces
+        match = _matcher(self.key, self.tokens, self.traces)
 
         def suppressed(customer_id: int | None, rescued: str | None, email: str | None, phone: str | None) -> bool:
-            if customer_id is None and rescued:
-                claimed = _CLAIMED_ID.search(rescued)
-                customer_id = int(claimed.group(1)) if claimed else None
-            if customer_id is not None:
-                return customer_token(key, customer_id) in tokens
-            return bool((email and trace_token(key, "email", email) in traces)
-                        or (phone and trace_token(key, "phone", phone) in traces))
+            return match(customer_id, rescued, [("email", email), ("phone", phone)] if customer_id is None else [])
 
         columns = [F.col(c) if c in frame.columns else F.lit(None).cast(t)
                    for c, t in (("customer_id", "bigint"), ("_rescued_data", "string"), ("email", "string"), ("phone", "string"))]
@@ -115,14 +109,42 @@ class Suppression:
 
     def rejects(self, frame: DataFrame, raw: str = "_raw_line") -> Column:
         """True for rejected lines whose raw text holds a suppressed customer's id as its customer_id field, or their email or phone."""
-        key, tokens, traces = self.key, self.tokens, self.traces
+        match = _matcher(self.key, self.tokens, self.traces)
 
         def suppressed(text: str | None) -> bool:
-            if not text:
-                return False
-            claimed = _CLAIMED_ID.search(text)
-            if claimed and customer_token(key, int(claimed.group(1))) in tokens:
-                return True
-            return bool(traces & text_tokens(key, text))
+            return bool(text) and match(None, text, None)
 
         return F.udf(suppressed, T.BooleanType())(F.col(raw))
+
+
+def _matcher(key: bytes, tokens: frozenset[str], traces: frozenset[str]):
+    """The test the UDFs run on the executors: self-contained (standard library only), since Spark's Python
+    workers may not have the lakehouse's dependencies; it repeats :func:`trace_token` and ``customer_token``.
+
+    ``match(customer_id, text, values)``: the id, else the id ``text`` claims, is suppressed; without an id,
+    a ``(kind, value)`` of ``values`` is, or (``values`` None) an email or phone found in ``text`` is.
+    """
+    import hashlib
+    import hmac
+    import re
+
+    claimed_id, emails, phones = re.compile(CLAIMED_ID), _EMAIL, _PHONE
+
+    def digest(message: str) -> str:
+        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def trace(kind: str, value: str) -> str:
+        return digest(f"{kind}:{value.strip().lower() if kind == 'email' else re.sub(r'[^0-9]', '', value)}")
+
+    def match(customer_id, text, values) -> bool:
+        if customer_id is None and text:
+            found = claimed_id.search(text)
+            customer_id = int(found.group(1)) if found else None
+        if customer_id is not None:
+            return digest(str(int(customer_id))) in tokens
+        if values is None:
+            values = [("email", m) for m in emails.findall(text or "")]
+            values += [("phone", m) for m in phones.findall(text or "") if len(re.sub(r"[^0-9]", "", m)) >= 6]
+        return any(trace(kind, value) in traces for kind, value in values if value)
+
+    return match
