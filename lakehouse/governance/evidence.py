@@ -78,7 +78,7 @@ def scan_table(folder: str | Path, table: str, traces: Sequence[Trace]) -> list[
         if file.suffix == ".parquet":
             found = _scan_parquet(file, traces)
         elif file.parent.name == "_delta_log" and _LOG_TEXT.search(file.name):
-            found = _scan_log_text(file.read_text(errors="replace"), traces)
+            found = scan_log_text(file.read_text(errors="replace"), traces)
         else:
             continue  # deletion vectors (.bin) and Hadoop checksums hold no values
         findings += [Finding(table, relative, request, what) for request, what in found]
@@ -147,7 +147,14 @@ def _leaf_arrays(name: str, array: pa.Array) -> Iterator[tuple[str, pa.Array]]:
         yield name, array
 
 
-def _scan_log_text(text: str, traces: Sequence[Trace]) -> list[tuple[str, str]]:
+def scan_log_text(text: str, traces: Sequence[Trace]) -> list[tuple[str, str]]:
+    """``(request_id, what)`` for each trace found in the text of a log file (commit JSON, ``.crc``).
+
+    Example::
+
+        scan_log_text('{"add":{"stats":"{\\"minValues\\":{\\"customer_id\\":42}}"}}', [Trace("R", 42, frozenset())])
+        # [("R", "customer_id as a statistics or partition value")]
+    """
     found: set[tuple[str, str]] = set()
     text = re.sub(_NULL_COUNTS, "", text.replace('\\"', '"'))  # statistics are JSON inside JSON: unescape them first
     for trace in traces:

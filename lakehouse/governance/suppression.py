@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -93,12 +94,15 @@ class Suppression:
         tokens, traces = suppressed_tokens(spark, erasure_log)
         if not tokens:
             return None
-        key = pii_key.secret(f"{needed_for} (it drops the landed lines of {len(tokens)} erased customer(s))")
+        try:
+            key = pii_key.secret(f"{needed_for} (it drops the landed lines of {len(tokens)} erased customer(s))")
+        except dg.Failure as missing:  # a missing key does not come back by retrying (bronze retries file reads)
+            raise dg.Failure(description=missing.description, allow_retries=False) from None
         return cls(key, tokens, traces)
 
     def records(self, frame: DataFrame) -> Column:
         """True for parsed events (``customer_id``, ``_rescued_data``, ``email``, ``phone``) of a suppressed customer."""
-        match = _matcher(self.key, self.tokens, self.traces)
+        match = matcher(self.key, self.tokens, self.traces)
 
         def suppressed(customer_id: int | None, rescued: str | None, email: str | None, phone: str | None) -> bool:
             return match(customer_id, rescued, [("email", email), ("phone", phone)] if customer_id is None else [])
@@ -109,7 +113,7 @@ class Suppression:
 
     def rejects(self, frame: DataFrame, raw: str = "_raw_line") -> Column:
         """True for rejected lines whose raw text holds a suppressed customer's id as its customer_id field, or their email or phone."""
-        match = _matcher(self.key, self.tokens, self.traces)
+        match = matcher(self.key, self.tokens, self.traces)
 
         def suppressed(text: str | None) -> bool:
             return bool(text) and match(None, text, None)
@@ -117,7 +121,7 @@ class Suppression:
         return F.udf(suppressed, T.BooleanType())(F.col(raw))
 
 
-def _matcher(key: bytes, tokens: frozenset[str], traces: frozenset[str]):
+def matcher(key: bytes, tokens: frozenset[str], traces: frozenset[str]):
     """The test the UDFs run on the executors: self-contained (standard library only), since Spark's Python
     workers may not have the lakehouse's dependencies; it repeats :func:`trace_token` and ``customer_token``.
 
