@@ -161,14 +161,14 @@ def test_the_check_fails_on_a_file_that_still_holds_the_customer(lake, tmp_path)
     findings = scan_table(before, "bronze.customers_cdc", [trace])
     assert any(f.file.startswith("_delta_log/") for f in findings)  # statistics of the files that held them
     assert any(f.file.endswith(".parquet") and f.what == "customer_id value in column customer_id" for f in findings)
-    assert all(str(a) not in f.describe() for f in findings)  # names table, file and what; never the value
+    assert all(str(a) not in f.what and f.table == "bronze.customers_cdc" for f in findings)  # never the value
     # A copy left in a table folder (VACUUM does not touch folders starting with "_") is found too.
     planted = runner.path("bronze/customers_cdc") / "_copy"
     planted.mkdir()
     try:
         shutil.copy(next(before.glob("*.parquet")), planted / "part-0.parquet")
         found = scan_table(runner.path("bronze/customers_cdc"), "bronze.customers_cdc", [trace])
-        assert [f.file for f in found] == ["_copy/part-0.parquet"]
+        assert {f.file for f in found} == {"_copy/part-0.parquet"}
     finally:
         shutil.rmtree(planted)
 
