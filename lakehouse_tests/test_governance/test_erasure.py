@@ -159,7 +159,7 @@ def test_the_check_fails_on_a_file_that_still_holds_the_customer(lake, tmp_path)
     before = runner.settings.warehouse.parent / "before" / "customers_cdc"
     trace = Trace("REQ-A", a, frozenset({ran["email"][a]}))
     findings = scan_table(before, "bronze.customers_cdc", [trace])
-    assert any(f.file.startswith("_delta_log/") for f in findings)  # statistics of the files that held them
+    # (the log's statistics hold them only when they were a file's min or max: test_units covers the log text)
     assert any(f.file.endswith(".parquet") and f.what == "customer_id value in column customer_id" for f in findings)
     assert all(str(a) not in f.what and f.table == "bronze.customers_cdc" for f in findings)  # never the value
     # A copy left in a table folder (VACUUM does not touch folders starting with "_") is found too.
