@@ -2,8 +2,9 @@
 
 :func:`scan_table` reads, with pyarrow and without Delta, every Parquet file under a table's
 folder, whatever version or purpose it served (data files, ``_change_data/``, checkpoints of
-``_delta_log``), and every text file of ``_delta_log`` (commit JSON, ``.crc``,
-``_last_checkpoint``). It reports a :class:`Finding` for each file that holds:
+``_delta_log``), and every other file of ``_delta_log`` as text (commit JSON, ``.crc``,
+``_last_checkpoint``, ``_last_vacuum_info``; Hadoop's hidden ``.*.crc`` checksums are skipped).
+It reports a :class:`Finding` for each file that holds:
 
 * the customer's id as the value of a ``customer_id`` column (at any nesting, so the
   ``stats_parsed`` min/max of a checkpoint count), as a ``customer_id`` map entry (partition
@@ -35,7 +36,6 @@ import pyarrow.parquet as pq
 
 from lakehouse.governance.suppression import CLAIMED_ID
 
-_LOG_TEXT = re.compile(r"(\.json|\.crc|_last_checkpoint)$")
 _INTEGER = re.compile(r"(?<![\w.#-])(\d+)(?![\w.#])")
 _NEAR_CUSTOMER_ID = 80  # characters after "customer_id" in which a predicate's literals count
 # Null counts are statistics about a column, not values of it: "nullCount":{"customer_id":3} says nothing of customer 3.
@@ -77,7 +77,7 @@ def scan_table(folder: str | Path, table: str, traces: Sequence[Trace]) -> list[
         relative = file.relative_to(root).as_posix()
         if file.suffix == ".parquet":
             found = _scan_parquet(file, traces)
-        elif file.parent.name == "_delta_log" and _LOG_TEXT.search(file.name):
+        elif "_delta_log" in file.relative_to(root).parts and not file.name.startswith("."):
             found = scan_log_text(file.read_text(errors="replace"), traces)
         else:
             continue  # deletion vectors (.bin) and Hadoop checksums hold no values
