@@ -13,6 +13,7 @@ import dagster as dg
 
 from lakehouse import tables
 from lakehouse.assets import build_assets
+from lakehouse.assets.governance import erasure_config
 from lakehouse.checks import build_checks
 from lakehouse.governance.tokens import PiiKey
 from lakehouse.io import DeltaIOManager
@@ -20,6 +21,7 @@ from lakehouse.operations import maintenance_schedule, restore_table, table_main
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
+from lakehouse.sensors.erasure import build_erasure_sensor
 from lakehouse.sensors.landing import build_landing_sensors
 from lakehouse.settings import LakehouseSettings
 
@@ -54,6 +56,15 @@ DOMAIN_JOBS = {
     ),
     "revenue": DomainJob("customer_revenue", "Revenue by customer city for the chosen days, point-in-time against silver/dim_customer."),
 }
+# The governance tables are written by the erasure job, not by a domain job: it changes the customer
+# tables too, so it shares customer_dimension's serial tag and never interleaves with CDC ingestion or SCD2.
+GOVERNANCE = "governance"
+ERASURE_JOB = DomainJob(
+    "gdpr_erasure",
+    "Erase customers (GDPR art. 17) from every table with personal data, purge those tables' history, prove it "
+    "(check erasure_complete). Time travel to versions before an erasure is impossible afterwards.",
+    serial_tags("customer_dimension"),
+)
 
 
 def domain_selection(domain: str) -> dg.AssetSelection:
@@ -62,13 +73,16 @@ def domain_selection(domain: str) -> dg.AssetSelection:
 
 
 def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    """One job per domain of the registry (see :data:`DOMAIN_JOBS`)."""
-    unknown = {t.domain for t in tables.TABLES.values()} - set(DOMAIN_JOBS)
+    """One job per domain of the registry (see :data:`DOMAIN_JOBS`), and ``gdpr_erasure`` for the governance tables."""
+    unknown = {t.domain for t in tables.TABLES.values()} - set(DOMAIN_JOBS) - {GOVERNANCE}
     if unknown:
         raise ValueError(f"domains without a job in DOMAIN_JOBS: {sorted(unknown)}")
     return [
-        dg.define_asset_job(job.name, selection=domain_selection(domain), description=job.description, tags=job.tags or None)
-        for domain, job in DOMAIN_JOBS.items()
+        *(dg.define_asset_job(job.name, selection=domain_selection(domain), description=job.description,
+                              tags=job.tags or None)
+          for domain, job in DOMAIN_JOBS.items()),
+        dg.define_asset_job(ERASURE_JOB.name, selection=domain_selection(GOVERNANCE), description=ERASURE_JOB.description,
+                            tags=ERASURE_JOB.tags, config=erasure_config),
     ]
 
 
@@ -97,6 +111,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
                 partitions, sales_job=job["sales_pipeline"], customer_job=job["customer_dimension"],
                 clickstream_job=job["clickstream"], reference_job=job["reference_data"], running=settings.landing_sensors,
             ),
+            build_erasure_sensor(job[ERASURE_JOB.name], running=settings.landing_sensors),
         ],
         resources={
             "alerts": AlertWebhook(url=settings.alert_webhook_url, ui_url=settings.ui_url),

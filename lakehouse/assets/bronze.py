@@ -7,6 +7,8 @@ from pyspark.sql import functions as F
 from lakehouse import tables
 from lakehouse.assets.declared import table_out, table_spec
 from lakehouse.assets.policies import FILE_READ_RETRY
+from lakehouse.governance.suppression import Suppression
+from lakehouse.governance.tokens import PiiKey
 from lakehouse.ingest import read_json_lines
 from lakehouse.ingest.incremental import ingest_new_files
 from lakehouse.partitions import SINGLE_RUN
@@ -37,16 +39,22 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         yield dg.Output(_with_sale_date(batch.rejects), output_name="sales_rejects")
 
     @dg.multi_asset(name="bronze_customers_cdc", specs=[table_spec(t) for t in CDC_TABLES], retry_policy=FILE_READ_RETRY)
-    def customers_cdc(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone, warehouse: Warehouse):
-        """Reads only change-feed files not ingested yet; a re-delivered event is stored once."""
+    def customers_cdc(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone, warehouse: Warehouse,
+                      pii_key: PiiKey):
+        """Reads only change-feed files not ingested yet; a re-delivered event is stored once; erased customers are dropped."""
         keys = [t.key for t in CDC_TABLES]
         for key in keys:
             warehouse.ensure(key)
         events, rejects, log = (str(warehouse.path(key)) for key in keys)
+        suppression = Suppression.load(spark.get_session(), warehouse.path(tables.GOVERNANCE_ERASURE_LOG.key), pii_key,
+                                       "the change-feed ingestion")
         with warehouse.tracked(*keys) as write:
             report = ingest_new_files(spark.get_session(), landing.cdc_files(), CDC_SCHEMA, keys=CDC_EVENT_KEY,
-                                      table=events, rejects=rejects, log=log, run_id=context.run.run_id)
+                                      table=events, rejects=rejects, log=log, run_id=context.run.run_id,
+                                      suppression=suppression)
         context.log.info(f"customers_cdc: {report}")
+        if report.suppressed:
+            context.log.info(f"customers_cdc: dropped {report.suppressed} landed line(s) of erased customers")
         for key, extra in zip(keys, (report.metadata(), {}, {})):
             yield dg.MaterializeResult(asset_key=key, metadata=warehouse.materialization(key, warehouse.result(write, key), **extra))
 

@@ -6,6 +6,9 @@ from lakehouse import tables
 from lakehouse.assets.bronze import CDC_EVENT_KEY, CDC_SCHEMA
 from lakehouse.assets.silver.dimensions import CUSTOMER_SCD2, applicable_events
 from lakehouse.checks import scd_evaluations as scd
+from lakehouse.governance.erasure import erased_rows
+from lakehouse.governance.suppression import Suppression
+from lakehouse.governance.tokens import PiiKey
 from lakehouse.ingest import read_json_lines
 from lakehouse.resources import LandingZone, Warehouse
 
@@ -19,14 +22,27 @@ def build_dimension_checks() -> list[dg.AssetChecksDefinition]:
     keys = list(CUSTOMER_SCD2.keys)
 
     @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, blocking=True,
-                    additional_deps=[BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES],
+                    additional_deps=[BRONZE_CUSTOMERS_CDC_REJECTS, BRONZE_CUSTOMERS_CDC_FILES, tables.GOVERNANCE_ERASURE_LOG.key],
                     description="CDC accounting: distinct events in bronze = events landed − duplicates, over the ingested files.")
-    def customers_cdc_accounting(warehouse: Warehouse, landing: LandingZone):
+    def customers_cdc_accounting(warehouse: Warehouse, landing: LandingZone, pii_key: PiiKey):
+        spark = warehouse.spark.get_session()
         logged = [r["file"] for r in warehouse.read(BRONZE_CUSTOMERS_CDC_FILES).select("file").collect()]
-        landed = read_json_lines(warehouse.spark.get_session(), logged, CDC_SCHEMA)
+        landed = read_json_lines(spark, logged, CDC_SCHEMA)
         pending = len({f.path for f in landing.cdc_files()} - set(logged))
-        return scd.cdc_accounting(landed.records, landed.rejects, warehouse.read(BRONZE_CUSTOMERS_CDC),
-                                  warehouse.read(BRONZE_CUSTOMERS_CDC_REJECTS), CDC_EVENT_KEY, pending)
+        records, rejects, erased = landed.records, landed.rejects, {}
+        erasure_log = warehouse.path(tables.GOVERNANCE_ERASURE_LOG.key)
+        suppression = Suppression.load(spark, erasure_log, pii_key, "the CDC accounting check")
+        if suppression is not None:  # erased customers' lines are neither in bronze nor lost
+            records, rejects = (records.where(~suppression.records(records)), rejects.where(~suppression.rejects(rejects)))
+            removed = erased_rows(spark, erasure_log)
+            erased = {
+                "suppressed_events": landed.records.count() - records.count(),
+                "suppressed_rejects": landed.rejects.count() - rejects.count(),
+                "erased_events": removed.get(tables.BRONZE_CUSTOMERS_CDC.name, 0),
+                "erased_rejects": removed.get(tables.BRONZE_CUSTOMERS_CDC_REJECTS.name, 0),
+            }
+        return scd.cdc_accounting(records, rejects, warehouse.read(BRONZE_CUSTOMERS_CDC),
+                                  warehouse.read(BRONZE_CUSTOMERS_CDC_REJECTS), CDC_EVENT_KEY, pending, **erased)
 
     @dg.asset_check(asset=BRONZE_CUSTOMERS_CDC, description="Change events the dimension cannot place (WARN with the count).")
     def customers_cdc_applicable(warehouse: Warehouse):

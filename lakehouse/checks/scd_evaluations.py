@@ -79,38 +79,55 @@ def current_rows_follow_events(dim: DataFrame, events: DataFrame, keys: Sequence
 
 
 def cdc_accounting(landed: DataFrame, landed_rejects: DataFrame, bronze: DataFrame, bronze_rejects: DataFrame,
-                   keys: Sequence[str], files_pending: int) -> dg.AssetCheckResult:
-    """ERROR unless distinct events in bronze = events landed − duplicates, and rejects match, over the ingested files.
+                   keys: Sequence[str], files_pending: int, *, suppressed_events: int = 0, suppressed_rejects: int = 0,
+                   erased_events: int = 0, erased_rejects: int = 0) -> dg.AssetCheckResult:
+    """ERROR unless distinct events in bronze = events landed − suppressed − duplicates, and rejects match, over the ingested files.
 
     ``landed``/``landed_rejects`` are the records and rejects re-read from the files the file log
-    says were ingested; a duplicate is a landed record whose key (all parts non-null) was
-    already landed. Files landed but not ingested yet are reported, not counted.
+    says were ingested, less those of erased customers (``suppressed_events``/``suppressed_rejects``
+    of them: the ingestion drops them, an erasure deletes them); a duplicate is a landed record
+    whose key (all parts non-null) was already landed. Files landed but not ingested yet are
+    reported, not counted. An erasure also deletes rows that name the customer only by content (a
+    reject line with their email, an event without a readable id): ``erased_events`` and
+    ``erased_rejects`` (rows erasures removed, from governance/erasure_log) bound how many fewer
+    rows bronze may hold than the equation says.
     """
     complete = " AND ".join(f"{k} IS NOT NULL" for k in keys)
     keyed = landed.where(complete)
-    events_landed = landed.count()
+    events_landed = landed.count() + suppressed_events
     duplicates = keyed.count() - keyed.select(*keys).distinct().count()
     distinct_in_bronze = bronze.count()
-    rejects_landed, rejects_in_bronze = landed_rejects.count(), bronze_rejects.count()
-    expected = events_landed - duplicates
-    passed = distinct_in_bronze == expected and rejects_landed == rejects_in_bronze
+    rejects_landed, rejects_in_bronze = landed_rejects.count() + suppressed_rejects, bronze_rejects.count()
+    expected = events_landed - suppressed_events - duplicates
+    expected_rejects = rejects_landed - suppressed_rejects
+    passed = (expected - erased_events <= distinct_in_bronze <= expected
+              and expected_rejects - erased_rejects <= rejects_in_bronze <= expected_rejects)
     metadata = {
         "events_landed": events_landed,
         "duplicate_events": duplicates,
+        "suppressed_events": suppressed_events,
         "distinct_events_in_bronze": distinct_in_bronze,
         "rejects_landed": rejects_landed,
+        "suppressed_rejects": suppressed_rejects,
         "rejects_in_bronze": rejects_in_bronze,
         "files_pending": files_pending,
     }
-    equation = f"{distinct_in_bronze} distinct events in bronze vs {events_landed} landed - {duplicates} duplicates = {expected}"
+    erased = ""
+    if suppressed_events or suppressed_rejects or erased_events or erased_rejects:
+        metadata.update(erased_events_bound=erased_events, erased_rejects_bound=erased_rejects)
+        erased = (f" (erased customers: {suppressed_events} events and {suppressed_rejects} rejects suppressed; erasures "
+                  f"may have removed up to {erased_events} more events and {erased_rejects} more rejects by content)")
+    equation = (f"{distinct_in_bronze} distinct events in bronze vs {events_landed} landed - {suppressed_events} suppressed"
+                f" - {duplicates} duplicates = {expected}")
     return dg.AssetCheckResult(
         passed=passed,
         severity=ERROR,
         description=(
-            f"CDC accounting holds: {equation}; {rejects_in_bronze} rejects."
+            f"CDC accounting holds: {equation}; {rejects_in_bronze} rejects{erased}."
             + (f" {files_pending} landed file(s) not ingested yet: materialize bronze/customers_cdc." if files_pending else "")
             if passed else
-            f"CDC accounting broken: {equation}; rejects {rejects_in_bronze} in bronze vs {rejects_landed} landed. "
+            f"CDC accounting broken: {equation}; rejects {rejects_in_bronze} in bronze vs {expected_rejects} landed and "
+            f"not suppressed{erased}. "
             "Events were lost or stored twice: compare the file log bronze/customers_cdc_files with the landing folder."
         ),
         metadata=metadata,

@@ -17,6 +17,12 @@ A crash after step 1 re-reads those files on the next run: their events are then
 duplicates in the log, and the table is unchanged. Files are identified by path; the landing
 contract says a file is never modified after it lands.
 
+**Suppressed customers.** With a ``suppression`` (:class:`lakehouse.governance.suppression.Suppression`:
+the customers an erasure removed), their events and the rejected lines holding their id are
+dropped before anything is written and counted as ``suppressed``. The file log keeps its columns:
+a file's ``lines`` and ``records`` count every landed line, and its suppressed events are
+``records - new_rows - duplicate_rows``.
+
 The three tables must exist (the caller creates them from their declarations in
 :mod:`lakehouse.tables`); the writes are :func:`lakehouse.delta.insert_new` MERGEs.
 
@@ -37,6 +43,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -45,6 +52,9 @@ from pyspark.sql import types as T
 
 from lakehouse import delta
 from lakehouse.ingest.json_lines import read_json_lines
+
+if TYPE_CHECKING:  # governance builds on ingestion's tables, not the reverse
+    from lakehouse.governance.suppression import Suppression
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class IngestReport:
     rejects: int
     new_rows: int
     duplicate_rows: int
+    suppressed: int = 0  # events and rejected lines of erased customers, dropped (see the module docstring)
 
     def metadata(self) -> dict[str, int]:
         return asdict(self)
@@ -101,29 +112,39 @@ def ingest_new_files(
     rejects: str,
     log: str,
     run_id: str,
+    suppression: Suppression | None = None,
 ) -> IngestReport:
     """Ingest the files of ``landed`` that ``log`` does not hold yet (see the module docstring)."""
     done = logged_files(spark, log)
     pending = [f for f in landed if f.path not in done]
     batch = read_json_lines(spark, [f.path for f in pending], schema)
-    first_copies = _first_copies(batch.records, keys)
+    records, reject_lines = batch.records, batch.rejects
+    dropped = {}
+    if suppression is not None:
+        records = batch.records.where(~suppression.records(batch.records))
+        reject_lines = batch.rejects.where(~suppression.rejects(batch.rejects))
+        dropped = {"suppressed_records": batch.records.where(suppression.records(batch.records)),
+                   "suppressed_rejects": batch.rejects.where(suppression.rejects(batch.rejects))}
+    first_copies = _first_copies(records, keys)
     existing = delta.read(spark, table)
     new = first_copies.alias("s").join(existing.alias("t"), F.expr(_same_event(keys)), "left_anti").persist()
 
     per_file = _counts_by_file(
         lines=batch.records.unionByName(batch.rejects, allowMissingColumns=True),
-        records=batch.records, rejects=batch.rejects, new=new,
+        records=batch.records, rejects=batch.rejects, new=new, **dropped,
     )
     if pending:
         delta.insert_new(spark, table, new, on=_same_event(keys))
-        delta.insert_new(spark, rejects, batch.rejects, on=SAME_LINE)
+        delta.insert_new(spark, rejects, reject_lines, on=SAME_LINE)
         _log_files(spark, log, pending, per_file, run_id)
-    totals = {name: sum(counts.get(name, 0) for counts in per_file.values()) for name in ("lines", "records", "rejects", "new_rows")}
+    names = ("lines", "records", "rejects", "new_rows", "suppressed_records", "suppressed_rejects")
+    totals = {name: sum(counts.get(name, 0) for counts in per_file.values()) for name in names}
     return IngestReport(
         files_landed=len(landed),
         files_read=len(pending),
-        duplicate_rows=totals["records"] - totals["new_rows"],
-        **totals,
+        lines=totals["lines"], records=totals["records"], rejects=totals["rejects"], new_rows=totals["new_rows"],
+        duplicate_rows=totals["records"] - totals["new_rows"] - totals["suppressed_records"],
+        suppressed=totals["suppressed_records"] + totals["suppressed_rejects"],
     )
 
 
@@ -146,8 +167,9 @@ def _same_event(keys: Sequence[str]) -> str:
 
 
 def _counts_by_file(**frames: DataFrame) -> dict[str, dict[str, int]]:
-    """``{local path: {"lines": n, "records": n, "rejects": n, "new_rows": n}}``."""
-    names = {"lines": "lines", "records": "records", "rejects": "rejects", "new": "new_rows"}
+    """``{local path: {"lines": n, "records": n, "rejects": n, "new_rows": n, "suppressed_records": n, ...}}``."""
+    names = {"lines": "lines", "records": "records", "rejects": "rejects", "new": "new_rows",
+             "suppressed_records": "suppressed_records", "suppressed_rejects": "suppressed_rejects"}
     counts: dict[str, dict[str, int]] = {}
     for name, frame in frames.items():
         for row in frame.groupBy("_source_file").count().collect():
@@ -161,11 +183,16 @@ def _local_path(uri: str) -> str:
     return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
 
 
+def _duplicates(counts: dict[str, int]) -> int:
+    """Events of a file already stored: its records less the new and the suppressed ones."""
+    return counts.get("records", 0) - counts.get("new_rows", 0) - counts.get("suppressed_records", 0)
+
+
 def _log_files(spark: SparkSession, log: str, files: Sequence[LandedFile], counts: dict[str, dict[str, int]], run_id: str) -> None:
     now = datetime.now(UTC)
     rows = [
         (f.path, f.size, f.modified, *(counts.get(f.path, {}).get(n, 0) for n in ("lines", "records", "rejects", "new_rows")),
-         counts.get(f.path, {}).get("records", 0) - counts.get(f.path, {}).get("new_rows", 0), run_id, now)
+         _duplicates(counts.get(f.path, {})), run_id, now)
         for f in files
     ]
     frame = spark.createDataFrame(rows, delta.read(spark, log).schema)

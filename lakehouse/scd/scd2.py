@@ -291,8 +291,9 @@ def changed_keys(
     Reads the Change Data Feed (inserts and update post-images) from ``since_version + 1`` to the
     current version; the keys are materialized (``localCheckpoint``) so an unreadable feed shows up
     here. ``(None, current)`` — the caller rebuilds — when ``since_version`` is None, ahead of the
-    source (recreated), or the feed does not cover the range (Change Data Feed was off then, or
-    Delta cannot read it: any ``DELTA_*`` error; it is logged). Nothing new: an empty DataFrame.
+    source (recreated), no longer in the source's log (:func:`feed_gap`: e.g. an erasure truncated
+    it), or the feed does not cover the range (Change Data Feed was off then, or Delta cannot read
+    it: any ``DELTA_*`` error; it is logged). Nothing new: an empty DataFrame.
 
     Example::
 
@@ -308,6 +309,10 @@ def changed_keys(
         return None, current
     if since_version == current:
         return delta.read(spark, source_path).select(*keys).limit(0), current
+    gap = feed_gap(spark, source_path, since_version)
+    if gap:
+        log.warning("%s: full rebuild: %s", source_path, gap)
+        return None, current
     try:
         feed = delta.change_feed(spark, source_path, since_version + 1, current)
         changed = feed.where(F.col("_change_type").isin("insert", "update_postimage")).select(*keys).distinct()
@@ -317,6 +322,25 @@ def changed_keys(
             raise
         log.warning("change feed of %s after %d unreadable, full rebuild: %s", source_path, since_version, error)
         return None, current
+
+
+def feed_gap(spark: SparkSession, source_path: str, since_version: int) -> str | None:
+    """Why the source's Change Data Feed after ``since_version`` can no longer be read, or None when it can.
+
+    The feed from ``since_version + 1`` needs those commits in the source's log; a purge of its
+    history (an erasure, :mod:`lakehouse.governance.purge`) removes them, and Delta then refuses
+    the read with a JVM error that is not a ``DELTA_*`` condition.
+
+    Example::
+
+        feed_gap(spark, events_path, 12)   # 'the log of ... starts at version 40 (its history was purged) ...'
+    """
+    versions = [c.version for c in delta.history(spark, source_path)]
+    earliest = min(versions) if versions else 0
+    if since_version + 1 < earliest:
+        return (f"the log of {source_path} starts at version {earliest} (its history was purged, e.g. by an erasure), "
+                f"so its Change Data Feed since version {since_version + 1} cannot be read")
+    return None
 
 
 def _overwrite(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from lakehouse.tables import clickstream, customers, reference, sales
+from lakehouse.tables import clickstream, customers, governance, reference, sales
 from lakehouse.tables.clickstream import BRONZE_CLICKSTREAM, BRONZE_CLICKSTREAM_REJECTS, GOLD_HOURLY_EVENTS
 from lakehouse.tables.customers import (
     BRONZE_CUSTOMERS_CDC,
@@ -25,6 +25,7 @@ from lakehouse.tables.customers import (
     GOLD_CUSTOMERS_MASKED,
     SILVER_DIM_CUSTOMER,
 )
+from lakehouse.tables.governance import GOVERNANCE_ERASURE_LOG, GOVERNANCE_ERASURE_REQUEST_REJECTS
 from lakehouse.tables.reference import SILVER_DIM_PRODUCT, SILVER_DIM_PRODUCT_REJECTS, SILVER_STORES
 from lakehouse.tables.registry import KEY, LINEAGE, PARTITION, PII, Column, Table
 from lakehouse.tables.sales import (
@@ -37,7 +38,7 @@ from lakehouse.tables.sales import (
 )
 
 TABLES: dict[dg.AssetKey, Table] = {
-    table.key: table for module in (sales, customers, reference, clickstream) for table in module.TABLES
+    table.key: table for module in (sales, customers, reference, clickstream, governance) for table in module.TABLES
 }
 
 
@@ -68,8 +69,8 @@ def by_name(name: str) -> Table:
 __all__ = [
     "BRONZE_CLICKSTREAM", "BRONZE_CLICKSTREAM_REJECTS", "BRONZE_CUSTOMERS_CDC", "BRONZE_CUSTOMERS_CDC_FILES",
     "BRONZE_CUSTOMERS_CDC_REJECTS", "BRONZE_SALES", "BRONZE_SALES_REJECTS", "GOLD_CUSTOMERS_MASKED", "GOLD_DAILY_SALES",
-    "GOLD_HOURLY_EVENTS",
-    "GOLD_REVENUE_BY_CITY", "KEY", "LINEAGE", "PARTITION", "PII", "SILVER_DIM_CUSTOMER", "SILVER_DIM_PRODUCT",
+    "GOLD_HOURLY_EVENTS", "GOLD_REVENUE_BY_CITY", "GOVERNANCE_ERASURE_LOG", "GOVERNANCE_ERASURE_REQUEST_REJECTS", "KEY",
+    "LINEAGE", "PARTITION", "PII", "SILVER_DIM_CUSTOMER", "SILVER_DIM_PRODUCT",
     "SILVER_DIM_PRODUCT_REJECTS", "SILVER_SALES", "SILVER_SALES_QUARANTINE", "SILVER_STORES", "TABLES", "Column",
     "Table", "UnknownTableError", "by_name", "table",
 ]
