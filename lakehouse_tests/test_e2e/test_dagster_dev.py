@@ -150,11 +150,13 @@ def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
     group = {key: node["groupName"] for key, node in nodes.items()}
     deps = {key: {"/".join(d["path"]) for d in node["dependencyKeys"]} for key, node in nodes.items()}
 
-    assert set(group.values()) == {"bronze", "silver", "gold"}
+    # The three layers, plus governance (the erasure audit tables, written by gdpr_erasure, outside the flow).
+    assert set(group.values()) == {"bronze", "silver", "gold", "governance"}
     assert set(TABLES) <= set(nodes)
     assert all(group[key] == key.split("/")[0] for key in nodes), group  # group = layer = key prefix
     assert "bronze/sales" in deps["silver/sales"]
     assert "silver/sales" in deps["gold/daily_sales"]
+    assert not any(deps[key] for key in nodes if group[key] == "governance")
     # Collapsed to groups, as the UI draws them: bronze → silver → gold, never backwards. The one
     # bronze → gold edge is the streaming gold/hourly_events, which reads the bronze stream directly.
     between_groups = {(group[up], group[key]) for key, ups in deps.items() for up in ups
