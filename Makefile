@@ -34,7 +34,7 @@ bench: setup
 	.venv/bin/python -m benchmarks $(ARGS)
 
 lock:
-	.venv/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+	.venv/bin/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf data/warehouse data/checkpoints data/dagster_home

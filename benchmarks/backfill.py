@@ -66,15 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if len(counts) == 1 else 1
 
 
-def landing_zone(folder: Path, rows: int, days: int, seed: int) -> Path:
-    """The generated landing zone in ``folder``: reused when its manifest matches, else generated anew."""
+def landing_zone(folder: Path, rows: int, days: int, seed: int, faults: FaultRates | None = None) -> Path:
+    """The generated landing zone in ``folder``: reused when its manifest matches, else generated anew.
+
+    ``faults`` defaults to the generator's default rates; ``FaultRates.none()`` gives a clean feed.
+    """
+    faults = FaultRates() if faults is None else faults
     manifest_file = folder / "_manifest.json"
     if manifest_file.exists():
-        manifest = Manifest.load(manifest_file)
-        if (manifest.args.get("days"), manifest.args.get("rows_per_day"), manifest.args.get("seed")) == (days, rows // days, seed):
+        made = Manifest.load(manifest_file).args
+        if (made.get("days"), made.get("rows_per_day"), made.get("seed"), made.get("faults")) == (
+                days, rows // days, seed, faults.as_dict()):
             return folder
     print(f"generating {rows:,} rows over {days} days into {folder} ...", flush=True)
-    generate_landing_zone(folder, START, days=days, rows_per_day=rows // days, seed=seed, faults=FaultRates(),
+    generate_landing_zone(folder, START, days=days, rows_per_day=rows // days, seed=seed, faults=faults,
                           files_per_day=4, progress=True, force=True)
     return folder
 
