@@ -273,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
-    print(f"Spark Connect server starting on {server.url} (log: {server.log_file})", flush=True)
+    say = (lambda _message: None) if args.quiet else (lambda message: print(message, flush=True))
+    say(f"Spark Connect server starting on {server.url} (log: {server.log_file})")
     try:
         server.start()
-        print(f"Spark Connect server ready on {server.url} after {server.ready_seconds:.0f} s; "
-              f"runs use it with LAKEHOUSE_SPARK_REMOTE={server.url}. Ctrl-C stops it.", flush=True)
+        say(f"Spark Connect server ready on {server.url} after {server.ready_seconds:.0f} s; "
+            f"runs use it with LAKEHOUSE_SPARK_REMOTE={server.url}. Ctrl-C stops it.")
         assert server.process is not None
         code = server.process.wait()
         print(f"Spark Connect server exited with code {code} (log: {server.log_file})", file=sys.stderr, flush=True)
@@ -300,6 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--jars-dir", type=Path, default=DEFAULT_JARS_DIR, help="folder of the Delta JARs (.cache/jars)")
     parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG_FILE,
                         help="where the server's output goes (default data/logs/spark-connect.log)")
+    parser.add_argument("--quiet", action="store_true", help="print only errors (make dev prints its own lines)")
     return parser
 
 

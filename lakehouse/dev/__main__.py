@@ -49,7 +49,7 @@ def services(host: str, port: int, connect_port: int | None = DEFAULT_PORT,
     The server is ``python -m lakehouse.connect``, stopped with SIGTERM: it passes it on to its JVM.
     """
     dagster_dev = [sys.executable, "-m", "dagster", "dev", "-h", host, "-p", str(port), "-w", "workspace.yaml"]
-    connect = [sys.executable, "-m", "lakehouse.connect", "--port", str(connect_port), "--log-file", str(connect_log)]
+    connect = [sys.executable, "-m", "lakehouse.connect", "--port", str(connect_port), "--log-file", str(connect_log), "--quiet"]
     return [*([Service(CONNECT, connect, cwd=PROJECT_ROOT, stop_signal=signal.SIGTERM)] if connect_port is not None else []),
             Service(DAGSTER_DEV, dagster_dev, cwd=PROJECT_ROOT)]
 
