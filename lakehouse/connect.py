@@ -59,7 +59,7 @@ DEFAULT_PORT = 15002
 DEFAULT_JARS_DIR = PROJECT_ROOT / ".cache" / "jars"
 DEFAULT_LOG_FILE = PROJECT_ROOT / "data" / "logs" / "spark-connect.log"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-READY_TIMEOUT = 180.0  # seconds; ~10 s on an idle 2-core machine, ~40 s when other JVMs compete for it
+READY_TIMEOUT = 180.0  # seconds; it took 20-75 s here, on 2 cores shared with other Spark JVMs
 STOP_TIMEOUT = 20.0
 HOW_TO_START = ("`make dev` starts one at sc://127.0.0.1:15002; `python -m lakehouse.connect` starts one on its own; "
                 "or unset LAKEHOUSE_SPARK_REMOTE to run embedded Spark in each run's process")

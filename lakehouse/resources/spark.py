@@ -130,7 +130,7 @@ class SparkResource(dg.ConfigurableResource):
         active = SparkSession.getActiveSession()
         if active is not None:
             active.catalog.clearCache()
-            if self.remote:
+            if is_remote():
                 active.stop()
 
     def _remote_session(self) -> SparkSession:
@@ -140,7 +140,8 @@ class SparkResource(dg.ConfigurableResource):
         probe(self.remote)  # fails in seconds naming the URL and the fix; the Connect client would retry for minutes
         session = SparkSession.builder.remote(self.remote).getOrCreate()
         server_side = []
-        for key, value in self.spark_conf().items():
+        # No spark.jars here: the server has them (a client of a remote server needs no Delta JARs).
+        for key, value in {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **self.conf}.items():
             if session.conf.isModifiable(key):
                 session.conf.set(key, value)
             elif key in self.conf:

@@ -62,12 +62,14 @@ def test_the_sales_chain_over_connect_equals_the_embedded_run(connect_server, la
     assert connect_gold.exceptAll(embedded_gold).count() == 0 == embedded_gold.exceptAll(connect_gold).count()
 
 
-def test_an_unreachable_server_fails_naming_the_url_and_the_fix(landing, tmp_path):
+def test_an_unreachable_server_fails_naming_the_url_and_the_fix():
+    # What a run's first step does, in a process of its own (this one holds the embedded session).
     url = f"sc://127.0.0.1:{free_port()}/;token=not-for-logs"
-    result = dagster_materialize(tmp_path, landing, remote=url, assets="bronze/sales,bronze/sales_rejects")
+    code = f"from lakehouse.resources import SparkResource; SparkResource(remote={url!r}).get_session()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert f"no Spark Connect server answers at {redact(url)}" in output
+    assert f"ConnectError: no Spark Connect server answers at {redact(url)}" in output
     assert "make dev" in output and "python -m lakehouse.connect" in output and "unset LAKEHOUSE_SPARK_REMOTE" in output
     assert "not-for-logs" not in output
 
