@@ -10,7 +10,8 @@ PORT ?= 3000
 setup:
 	@scripts/setup.sh
 
-# dagster dev under a supervisor: Ctrl-C stops it and every process it started (runs, Spark JVMs) within 10 s.
+# A Spark Connect server (the runs' warm Spark), then dagster dev, under a supervisor: Ctrl-C stops them and every
+# process they started within 10 s. LAKEHOUSE_DEV_CONNECT=off: no server, each run starts its own Spark JVM.
 dev: setup
 	.venv/bin/python -m lakehouse.dev --host $(HOST) --port $(PORT)
 
@@ -37,4 +38,4 @@ lock:
 	.venv/bin/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf data/warehouse data/checkpoints data/dagster_home
+	rm -rf data/warehouse data/checkpoints data/dagster_home data/logs

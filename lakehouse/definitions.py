@@ -23,7 +23,7 @@ from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
 from lakehouse.sensors.erasure import build_erasure_sensor
 from lakehouse.sensors.landing import build_landing_sensors
-from lakehouse.settings import LakehouseSettings
+from lakehouse.settings import REMOTE_VARIABLE, LakehouseSettings
 
 
 def serial_tags(name: str) -> dict[str, str]:
@@ -86,10 +86,19 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     ]
 
 
+def spark_remote(settings: LakehouseSettings) -> str:
+    """The Spark Connect URL for the resource; one carrying a token is handed over as ``dg.EnvVar`` so that the
+    UI's resource page shows the variable's name, not the token."""
+    if "token=" in settings.spark_remote.lower():
+        return dg.EnvVar(REMOTE_VARIABLE)
+    return settings.spark_remote
+
+
 def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     """The whole lakehouse for ``settings``; tests call this with a ``tmp_path`` root."""
     partitions = daily_partitions(settings.start_date)
-    spark = SparkResource(master=settings.spark_master, jars_dir=str(settings.jars_dir), conf=dict(settings.spark_conf))
+    spark = SparkResource(master=settings.spark_master, remote=spark_remote(settings), jars_dir=str(settings.jars_dir),
+                          conf=dict(settings.spark_conf))
     warehouse = Warehouse(spark=spark, root=str(settings.warehouse))
     jobs = build_jobs()
     job = {j.name: j for j in jobs}

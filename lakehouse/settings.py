@@ -27,6 +27,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_START_DATE = "2025-01-01"
+REMOTE_VARIABLE = "LAKEHOUSE_SPARK_REMOTE"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class LakehouseSettings:
     checkpoints: Path
     start_date: str = DEFAULT_START_DATE
     spark_master: str = "local[*]"
+    spark_remote: str = ""  # a Spark Connect URL (sc://host:port); empty for embedded Spark
     jars_dir: Path = PROJECT_ROOT / ".cache" / "jars"
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     alert_webhook_url: str = ""
@@ -59,6 +61,7 @@ class LakehouseSettings:
             checkpoints=_path(env.get("LAKEHOUSE_CHECKPOINTS"), data / "checkpoints"),
             start_date=env.get("LAKEHOUSE_START_DATE") or first_landed_day(landing),
             spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
+            spark_remote=env.get(REMOTE_VARIABLE, "").strip(),
             jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
             spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
             alert_webhook_url=env.get("LAKEHOUSE_ALERT_WEBHOOK_URL", ""),

@@ -64,12 +64,13 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     )
     def clickstream(spark: SparkResource, landing: LandingZone, warehouse: Warehouse, streams: Streams):
         """Structured Streaming, availableNow: each run takes exactly the files landed since the last one (checkpointed)."""
+        session = spark.get_embedded_session()  # foreachBatch keeps counts in the driver: not over Spark Connect
         events, rejects = (t.key for t in CLICKSTREAM_TABLES)
         for key in (events, rejects):
             warehouse.ensure(key)
         with warehouse.tracked(events, rejects) as write:
             report = run_bronze_clickstream(
-                spark.get_session(), landing.clickstream_folder(), str(warehouse.path(events)), str(warehouse.path(rejects)),
+                session, landing.clickstream_folder(), str(warehouse.path(events)), str(warehouse.path(rejects)),
                 streams.checkpoint(events), max_files_per_trigger=streams.max_files_per_trigger,
             )
         yield dg.MaterializeResult(

@@ -80,10 +80,11 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
               deps=[BRONZE_CLICKSTREAM])
     def hourly_events(context: dg.AssetExecutionContext, spark: SparkResource, warehouse: Warehouse,
                       streams: Streams) -> dg.MaterializeResult:
+        session = spark.get_embedded_session()  # foreachBatch keeps counts in the driver: not over Spark Connect
         warehouse.ensure(GOLD_HOURLY_EVENTS)
         with warehouse.tracked(GOLD_HOURLY_EVENTS) as write:
             report = run_hourly_events(
-                spark.get_session(), str(warehouse.path(BRONZE_CLICKSTREAM)), str(warehouse.path(GOLD_HOURLY_EVENTS)),
+                session, str(warehouse.path(BRONZE_CLICKSTREAM)), str(warehouse.path(GOLD_HOURLY_EVENTS)),
                 streams.checkpoint(GOLD_HOURLY_EVENTS), watermark=streams.watermark,
             )
         # Late drops add up across runs, so the reconciliation check can account for every bronze event.

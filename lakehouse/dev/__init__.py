@@ -40,7 +40,8 @@ for every process of the session, found by session, parent chain or marker
 marks the runs it killed canceled (:mod:`lakehouse.dev.runs`), prints one line saying what
 it stopped, and exits by the signal it got. Measured with runs in their first step: 5-6 s from
 Ctrl-C to the last process gone and the port free; 2 s with a second Ctrl-C.
-Another server (e.g. Spark Connect) is one more :class:`~lakehouse.dev.supervisor.Service`.
+The Spark Connect server (:mod:`lakehouse.connect`) is one more :class:`~lakehouse.dev.supervisor.Service`, started
+first and stopped with SIGTERM; dagster dev starts once it answers (:mod:`lakehouse.dev.__main__`).
 
 Example::
 

@@ -5,7 +5,8 @@ supervisor, which decides what each service gets) and with a marker in its envir
 its processes are found even after they leave its session, see :mod:`lakehouse.dev.processes`).
 :meth:`Supervisor.stop` asks each service to stop with its own signal, waits up to ``grace``
 seconds for *every* process of the session to end, then SIGKILLs whatever is left, until
-nothing is. Adding a server (a Spark Connect server, say) is adding a :class:`Service`.
+nothing is. Adding a server (the Spark Connect server of :mod:`lakehouse.connect`) is adding a
+:class:`Service`; ``start(name)`` starts services one at a time, so one can wait for the one before.
 
 Example::
 
@@ -72,10 +73,13 @@ class Supervisor:
         self._popens: dict[str, subprocess.Popen] = {}
         self._hurry = threading.Event()
 
-    def start(self) -> None:
-        """Start every service in a session of its own, stdin closed, output to ours."""
+    def start(self, *names: str) -> None:
+        """Start the named services (all not yet started when none is named), each in a session of its own,
+        stdin closed, output to ours, environment ours as it is now."""
         env = {**os.environ, MARKER_VARIABLE: self.marker}
         for service in self.services:
+            if (names and service.name not in names) or service.name in self._popens:
+                continue
             self._popens[service.name] = subprocess.Popen(
                 list(service.argv), cwd=service.cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -83,9 +87,10 @@ class Supervisor:
         return self._popens[name].pid
 
     def exited(self) -> tuple[Service, int] | None:
-        """The first service that has exited and its exit code, or ``None`` while all run."""
+        """The first started service that has exited and its exit code, or ``None`` while all run."""
         for service in self.services:
-            code = self._popens[service.name].poll()
+            popen = self._popens.get(service.name)
+            code = popen.poll() if popen is not None else None
             if code is not None:
                 return service, code
         return None
@@ -105,8 +110,9 @@ class Supervisor:
         report = StopReport(0.0, stopped=self.processes())
         groups = {proc.pgid for proc in report.stopped.values()}
         for service in self.services:
-            if self._popens[service.name].pid in groups:  # never signal a group id that may have been reused
-                _signal_group(self._popens[service.name].pid, service.stop_signal)
+            popen = self._popens.get(service.name)
+            if popen is not None and popen.pid in groups:  # never signal a group id that may have been reused
+                _signal_group(popen.pid, service.stop_signal)
         alive = report.stopped
         while alive and time.monotonic() - start < self.grace and not self._hurry.is_set():
             time.sleep(_POLL_SECONDS)

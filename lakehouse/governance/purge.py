@@ -162,7 +162,7 @@ def _jvm_checkpoint(spark: SparkSession, path: str | Path) -> None:
         raise PurgeError(
             f"{path}: the table property {CHECKPOINT_INTERVAL}=1 did not write a checkpoint, and this Spark session "
             "(Spark Connect) cannot call DeltaLog.checkpoint(); the rows are deleted but older log files still hold "
-            "their statistics. Run the erasure once more with embedded Spark (LAKEHOUSE_SPARK_MASTER=local[*])."
+            "their statistics. Run the erasure once more with embedded Spark (LAKEHOUSE_SPARK_REMOTE unset)."
         )
     jvm.org.apache.spark.sql.delta.DeltaLog.forTable(session, str(path)).checkpoint()
 

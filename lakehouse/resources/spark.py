@@ -6,10 +6,19 @@ session is created lazily on first use with ``getOrCreate``, so all assets of a 
 executor) and all tests of a pytest session share one JVM; it is never stopped by the
 resource, because the run worker process ends with the run.
 
+With ``remote`` set (``sc://127.0.0.1:15002``, what ``make dev`` sets through
+``LAKEHOUSE_SPARK_REMOTE``) the run starts no JVM: it opens a session on a Spark Connect server
+(:mod:`lakehouse.connect`). That server was started with the Delta JARs and the static
+settings; the session gets the runtime SQL settings (time zone, shuffle partitions, ...).
+A process holds either an embedded or a Connect session, never both (PySpark switches
+``pyspark.sql.functions`` to Connect columns for the whole process).
+
 Example::
 
     spark = SparkResource(jars_dir=".cache/jars").get_session()
     spark.read.format("delta").load("data/warehouse/silver/sales").count()
+
+    spark = SparkResource(remote="sc://127.0.0.1:15002").get_session()   # over Spark Connect
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 from pyspark.sql import SparkSession
+from pyspark.sql.utils import is_remote
 
 from lakehouse.jars import delta_jars
 
@@ -68,13 +78,41 @@ class SparkResource(dg.ConfigurableResource):
         default_factory=dict,
         description="Extra Spark settings, applied over the lakehouse's small-machine defaults.",
     )
-    log_level: str = Field(default="WARN", description="Spark log level for the session's context.")
+    log_level: str = Field(default="WARN", description="Spark log level for the session's context (embedded Spark).")
+    remote: str = Field(
+        default="",
+        description="Spark Connect URL (sc://host:port, optionally /;token=...): when set, sessions are opened on that "
+        "server and master, jars_dir and JVM settings are the server's business. Empty for embedded Spark.",
+    )
 
     def get_session(self) -> SparkSession:
         """Return the process's SparkSession, creating it on first use."""
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
+        if self.remote:
+            return self._remote_session()
+        return self._embedded_session()
+
+    def get_embedded_session(self) -> SparkSession:
+        """An embedded session even when ``remote`` is set: for code that needs the JVM in this process.
+
+        Structured Streaming's ``foreachBatch`` in :mod:`lakehouse.streaming.clickstream` gathers per-batch counts in
+        the driver and stops between batches, which a Connect server's Python worker cannot do. Call it before
+        anything else in the run opens a session: a process that holds a Connect session cannot start a JVM one.
+
+        Example::
+
+            session = spark.get_embedded_session()   # then warehouse.read(...) and checks of the run share it
+        """
+        active = SparkSession.getActiveSession()
+        if active is not None and is_remote():
+            raise RuntimeError(
+                "this needs embedded Spark, but the process already holds a Spark Connect session (remote); "
+                "call get_embedded_session() before anything else of the run opens a session")
+        return active if active is not None else self._embedded_session()
+
+    def _embedded_session(self) -> SparkSession:
         builder = SparkSession.builder.master(self.master).appName(self.app_name)
         for key, value in self.spark_conf().items():
             builder = builder.config(key, value)
@@ -83,13 +121,40 @@ class SparkResource(dg.ConfigurableResource):
         return session
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """Drop DataFrames the run's assets cached; the session itself lives on."""
+        """Drop DataFrames the run's assets cached; an embedded session lives on, a Connect session is released.
+
+        Over Spark Connect the cache is the server's, shared by every session: a run that ends
+        clears what a concurrent run cached too (that run recomputes it), rather than leaving
+        its own cached frames on a server that outlives it.
+        """
         active = SparkSession.getActiveSession()
         if active is not None:
             active.catalog.clearCache()
+            if is_remote():
+                active.stop()
+
+    def _remote_session(self) -> SparkSession:
+        # Imported here: lakehouse.connect builds the server's settings from this module's constants.
+        from lakehouse.connect import probe
+
+        probe(self.remote)  # fails in seconds naming the URL and the fix; the Connect client would retry for minutes
+        session = SparkSession.builder.remote(self.remote).getOrCreate()
+        server_side = []
+        # No spark.jars here: the server has them (a client of a remote server needs no Delta JARs).
+        for key, value in {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **self.conf}.items():
+            if session.conf.isModifiable(key):
+                session.conf.set(key, value)
+            elif key in self.conf:
+                server_side.append(key)
+        if server_side:
+            dg.get_dagster_logger().warning(
+                f"Spark settings {', '.join(sorted(server_side))} cannot be set per session over Spark Connect; "
+                "they are the server's (start it with them) and are ignored here.")
+        return session
 
     def spark_conf(self) -> dict[str, str]:
-        """The full Spark configuration this resource starts a session with."""
+        """The full Spark configuration this resource starts an embedded session with (a Connect session gets the
+        runtime ones of it)."""
         conf = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF}
         if self.jars_dir:
             conf["spark.jars"] = ",".join(str(p) for p in delta_jars(Path(self.jars_dir)))

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     resources = build_definitions(LakehouseSettings.from_env()).resources
     assert resources is not None  # build_definitions binds every resource
     spark, landing, warehouse, streams = (resources[name] for name in ("spark", "landing", "warehouse", "streams"))
-    session = spark.get_session()
+    session = spark.get_embedded_session()  # foreachBatch keeps counts in the driver: not over Spark Connect
     events, rejects, gold = (t.key for t in (tables.BRONZE_CLICKSTREAM, tables.BRONZE_CLICKSTREAM_REJECTS, tables.GOLD_HOURLY_EVENTS))
     for key in (events, rejects, gold):
         warehouse.ensure(key)

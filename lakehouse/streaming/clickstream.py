@@ -51,6 +51,7 @@ from urllib.parse import urlparse
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
+from pyspark.sql.utils import is_remote
 
 from lakehouse import delta, tables
 from lakehouse.ingest.json_lines import file_texts, iso_timestamp, parse_json_lines, split_lines
@@ -113,6 +114,12 @@ class StreamRun:
 
     def __init__(self, name: str, start: Callable[[Callable[[DataFrame, int], None]], StreamingQuery],
                  write: Callable[[DataFrame, int], dict]) -> None:
+        if is_remote():  # Connect would fail pickling write_batch (a lock); say why instead
+            raise RuntimeError(
+                f"{name}: the clickstream queries need embedded Spark: their foreachBatch gathers per-batch counts in "
+                "the driver and stops between batches, which Spark Connect cannot do (it runs foreachBatch in a "
+                "server-side Python worker). Open the session with SparkResource.get_embedded_session(), as the "
+                "clickstream assets and `python -m lakehouse.streaming.cli` do.")
         self.name = name
         self._batches: dict[int, dict] = {}  # written by the query's thread, hence the lock
         self._progress: dict[int, dict] = {}

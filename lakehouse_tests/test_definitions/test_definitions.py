@@ -92,6 +92,16 @@ def test_spark_settings_come_from_the_environment():
     assert str(settings.warehouse) == "/srv/warehouse"
 
 
+def test_a_spark_connect_url_comes_from_the_environment_and_its_token_stays_out_of_the_config():
+    plain = build_definitions(LakehouseSettings.from_env({"LAKEHOUSE_SPARK_REMOTE": "sc://127.0.0.1:15002"})).resources
+    with_token = build_definitions(LakehouseSettings.from_env(
+        {"LAKEHOUSE_SPARK_REMOTE": "sc://spark.example:443/;token=secret;use_ssl=true"})).resources
+    assert plain is not None and with_token is not None
+    assert plain["spark"].remote == "sc://127.0.0.1:15002"
+    assert isinstance(with_token["spark"].remote, dg.EnvVar) and with_token["spark"].remote.env_var_name == "LAKEHOUSE_SPARK_REMOTE"
+    assert LakehouseSettings.from_env({}).spark_remote == ""
+
+
 def test_malformed_spark_conf_fails_at_load_naming_the_variable():
     with pytest.raises(ValueError, match="LAKEHOUSE_SPARK_CONF"):
         LakehouseSettings.from_env({"LAKEHOUSE_SPARK_CONF": "spark.driver.memory=8g"})

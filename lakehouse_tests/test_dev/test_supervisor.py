@@ -2,12 +2,14 @@
 
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from lakehouse.dev.__main__ import CONNECT, services
 from lakehouse.dev.supervisor import Service, Supervisor
 
 SLEEP = "import time; time.sleep(60)"
@@ -112,3 +114,26 @@ def _alive(pid: int) -> bool:
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_the_spark_connect_server_of_make_dev_stops_with_its_jvm(supervisors, tmp_path):
+    # The real service of `make dev`; stopped as soon as its JVM runs (no need to wait until it is ready).
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    connect = next(s for s in services("127.0.0.1", 3000, port, tmp_path / "connect.log") if s.name == CONNECT)
+    supervisor = Supervisor([connect], grace=5)
+    supervisors(supervisor)
+    supervisor.start()
+    _wait_for(lambda: _jvms(supervisor.processes()), timeout=60)
+
+    report = supervisor.stop()
+
+    assert connect.stop_signal == signal.SIGTERM
+    jvms = _jvms(report.stopped)
+    assert jvms and report.left == {}
+    assert not any(_alive(pid) for pid in jvms)
+
+
+def _jvms(processes) -> list[int]:
+    return [pid for pid, proc in processes.items() if "SparkConnectServer" in proc.command and "java" in proc.argv[0]]

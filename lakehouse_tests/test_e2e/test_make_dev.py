@@ -74,6 +74,8 @@ def test_ctrl_c_stops_make_dev_and_every_process_it_started_within_10_s(tmp_path
     generate_landing_zone(tmp_path / "landing", date(2025, 1, 1), days=2, rows_per_day=100, customers=50,
                           products=20, clicks_per_day=50)
     env = {key: value for key, value in os.environ.items() if key != "LAKEHOUSE_LANDING_SENSORS"}  # sensors on
+    # Embedded Spark: the case of a run's own JVM; the Spark Connect server's stop is test_dev's (and 15002 may be taken).
+    env |= {"LAKEHOUSE_DEV_CONNECT": "off"}
     env |= {"DAGSTER_HOME": str(home), "LAKEHOUSE_LANDING": str(tmp_path / "landing"),
             "LAKEHOUSE_WAREHOUSE": str(tmp_path / "warehouse"), "LAKEHOUSE_CHECKPOINTS": str(tmp_path / "checkpoints"),
             "PYTHONUNBUFFERED": "1"}

@@ -1,0 +1,117 @@
+"""Runs over Spark Connect: one real server for the module; the sales chain gives what embedded Spark gives.
+
+The lakehouse runs in a ``dagster`` CLI subprocess, as a user runs it: a process that opened a
+Connect session cannot also use the test run's embedded session (see :mod:`lakehouse.connect`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.connect import ConnectServer, probe, redact, server_command
+from lakehouse.definitions import build_definitions
+from lakehouse.generator.cli import main as generate
+from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
+from lakehouse_tests.lakehouse_runner import LakehouseRunner
+
+DAY = "2026-11-01"
+SALES_ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
+
+
+@pytest.fixture(scope="module")
+def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
+    """A real Spark Connect server on a free port for this module; stopped however the tests end."""
+    with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    """One sample day of sales (200 rows, with faults)."""
+    out = tmp_path_factory.mktemp("landing") / "landing"
+    assert generate(["--out", str(out), "--start", DAY, "--days", "1", "--rows-per-day", "200", "--quiet"]) == 0
+    return out
+
+
+def test_the_sales_chain_over_connect_equals_the_embedded_run(connect_server, landing, spark, tmp_path):
+    over_connect = tmp_path / "connect"
+    result = dagster_materialize(over_connect, landing, remote=connect_server.url)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "RUN_SUCCESS" in result.stderr + result.stdout
+
+    embedded = LakehouseSettings.for_root(tmp_path / "embedded", landing=landing, start_date=DAY, spark_master="local[2]")
+    with dg.instance_for_test() as instance:
+        LakehouseRunner(build_definitions(embedded), embedded, instance, spark).materialize(DAY)
+
+    for table in ("silver/sales", "silver/sales_quarantine"):
+        assert rows(spark, over_connect / "warehouse" / table).count() == rows(spark, embedded.warehouse / table).count() > 0
+    # Revenue is a sum of doubles: its last bits depend on the order Spark adds them in (the partitioning).
+    connect_gold, embedded_gold = (rows(spark, root / "gold/daily_sales").withColumn("revenue", F.round("revenue", 6))
+                                   for root in (over_connect / "warehouse", embedded.warehouse))
+    assert connect_gold.count() == embedded_gold.count() > 0
+    assert connect_gold.exceptAll(embedded_gold).count() == 0 == embedded_gold.exceptAll(connect_gold).count()
+
+
+def test_an_unreachable_server_fails_naming_the_url_and_the_fix():
+    # What a run's first step does, in a process of its own (this one holds the embedded session).
+    url = f"sc://127.0.0.1:{free_port()}/;token=not-for-logs"
+    code = f"from lakehouse.resources import SparkResource; SparkResource(remote={url!r}).get_session()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"ConnectError: no Spark Connect server answers at {redact(url)}" in output
+    assert "make dev" in output and "python -m lakehouse.connect" in output and "unset LAKEHOUSE_SPARK_REMOTE" in output
+    assert "not-for-logs" not in output
+
+
+def test_probe_answers_once_the_server_is_ready(connect_server):
+    probe(connect_server.url)  # raises if not
+
+
+def test_server_command_runs_connect_with_the_delta_jars_and_the_lakehouse_settings():
+    command = server_command(15002, PROJECT_ROOT / ".cache" / "jars")
+    settings = dict(arg.split("=", 1) for arg in command[command.index("--jars") + 2:] if arg != "--conf")
+    assert command[0].endswith("pyspark/bin/spark-submit")
+    assert command[command.index("--class") + 1] == "org.apache.spark.sql.connect.service.SparkConnectServer"
+    assert [Path(jar).name.split("-")[:2] for jar in command[command.index("--jars") + 1].split(",")] == [
+        ["delta", "spark_4.1_2.13"], ["delta", "storage"]]
+    assert settings["spark.connect.grpc.binding.address"] == "127.0.0.1"
+    assert settings["spark.connect.grpc.binding.port"] == "15002"
+    assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert settings["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_redact_hides_the_token_only():
+    assert redact("sc://h:443/;use_ssl=true;token=abc;user_id=me") == "sc://h:443/;use_ssl=true;token=***;user_id=me"
+    assert redact("sc://127.0.0.1:15002") == "sc://127.0.0.1:15002"
+
+
+def dagster_materialize(root: Path, landing: Path, remote: str, assets: str = SALES_ASSETS) -> subprocess.CompletedProcess:
+    """``dagster asset materialize`` of ``assets`` for DAY in a fresh process, the lakehouse rooted at ``root``."""
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "LAKEHOUSE_LANDING": str(landing), "LAKEHOUSE_WAREHOUSE": str(root / "warehouse"),
+           "LAKEHOUSE_CHECKPOINTS": str(root / "checkpoints"), "DAGSTER_HOME": str(root / "dagster_home"),
+           "LAKEHOUSE_START_DATE": DAY, "LAKEHOUSE_LANDING_SENSORS": "off", "LAKEHOUSE_SPARK_REMOTE": remote}
+    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "lakehouse.definitions",
+               "--select", assets, "--partition", DAY]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def rows(spark: SparkSession, path: Path) -> DataFrame:
+    return spark.read.format("delta").load(str(path))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

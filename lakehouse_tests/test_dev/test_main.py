@@ -1,0 +1,20 @@
+"""What ``make dev`` starts: the Spark Connect server first (stopped with SIGTERM), unless told otherwise."""
+
+import signal
+
+from lakehouse.dev.__main__ import CONNECT, DAGSTER_DEV, connect_choice, services
+
+
+def test_the_connect_server_starts_first_and_stops_on_sigterm():
+    started = services("127.0.0.1", 3000)
+    assert [s.name for s in started] == [CONNECT, DAGSTER_DEV]
+    assert started[0].stop_signal == signal.SIGTERM and "lakehouse.connect" in started[0].argv
+    assert [s.name for s in services("127.0.0.1", 3000, connect_port=None)] == [DAGSTER_DEV]
+
+
+def test_no_local_server_when_switched_off_or_pointed_elsewhere():
+    assert connect_choice(False, {}) is None
+    assert "--no-connect" in str(connect_choice(True, {}))
+    assert connect_choice(False, {"LAKEHOUSE_DEV_CONNECT": "off"}) is not None
+    elsewhere = connect_choice(False, {"LAKEHOUSE_SPARK_REMOTE": "sc://spark.example:443/;token=secret"})
+    assert elsewhere is not None and "sc://spark.example:443/;token=***" in elsewhere and "secret" not in elsewhere
