@@ -35,7 +35,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import shutil
@@ -136,12 +135,10 @@ def _lakehouse(landing: Path, folder: Path, days: list[str], remote: str | None,
 
 
 def _lakehouse_warm(landing: Path, folder: Path, days: list[str], port: int) -> dict[str, Cell]:
-    if importlib.util.find_spec("lakehouse.connect") is None:
-        return dict.fromkeys(WORK, Cell(note="n/a (lakehouse.connect missing)"))
-    from lakehouse.connect import ConnectServer  # pyright: ignore[reportMissingImports]  # being written alongside
+    from lakehouse.connect import ConnectServer
 
     folder.mkdir(parents=True, exist_ok=True)
-    with ConnectServer(port=port, jars_dir=str(PROJECT_ROOT / ".cache" / "jars"), log_file=str(folder / "connect.log")) as server:
+    with ConnectServer(port=port, jars_dir=PROJECT_ROOT / ".cache" / "jars", log_file=folder / "connect.log") as server:
         return _lakehouse(landing, folder, days, remote=server.url, repeats=2)
 
 
