@@ -15,10 +15,12 @@ setup:
 dev: setup
 	.venv/bin/python -m lakehouse.dev --host $(HOST) --port $(PORT)
 
-# Lint and types first (seconds), then the checks command, so that pytest's summary is the run's closing line.
+# Lint and types first (seconds), then pytest on two workers (one Spark JVM each; a test file stays on one worker,
+# so its module fixture is built once). The check run of lakehouse-checks is a test of it
+# (lakehouse_tests/test_tables/test_declared_tables.py), sharing its build with the declared-tables tests.
+PYTEST_WORKERS ?= 2
 test: setup lint
-	.venv/bin/lakehouse-checks
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # ruff (style, imports, likely bugs) and pyright (types), configured in pyproject.toml; both must be clean.
 lint: setup

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if errors or not run_ok else 0
 
 
-JOBS = ("reference_data", "customer_dimension", "sales_pipeline", "customer_revenue", "clickstream")
+# gdpr_erasure last: with no request it erases nothing, creates the governance tables and runs their checks.
+JOBS = ("reference_data", "customer_dimension", "sales_pipeline", "customer_revenue", "clickstream", "gdpr_erasure")
 
 
 def quiet_warnings() -> None:
@@ -87,17 +88,28 @@ def materialize_everything(
     """
     days = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     daily = {"sales_pipeline", "customer_revenue"}
+    jobs = [defs.resolve_job_def(job) for job in JOBS]
     return [
-        defs.resolve_job_def(job).execute_in_process(
-            instance=instance, tags=days if job in daily else None, raise_on_error=False, run_config=run_config)
-        for job in JOBS
+        # A job with a config mapping (gdpr_erasure: request fields) takes only its own fields, not logger settings.
+        job.execute_in_process(instance=instance, tags=days if job.name in daily else None, raise_on_error=False,
+                               run_config=None if job.config_mapping else run_config)
+        for job in jobs
     ]
 
 
 def run_all_checks(settings: LakehouseSettings, first: str, last: str) -> tuple[list[dict], bool]:
     """Materialize everything with its checks on a real (ephemeral) instance; one row per check."""
     instance = dg.DagsterInstance.ephemeral()
-    results = materialize_everything(build_definitions(settings), instance, first, last, run_config=QUIET)
+    return check_rows(materialize_everything(build_definitions(settings), instance, first, last, run_config=QUIET))
+
+
+def check_rows(results: list[dg.ExecuteInProcessResult]) -> tuple[list[dict], bool]:
+    """The checks command's verdict on runs: one row per check, and whether every run succeeded (failures printed).
+
+    Example::
+
+        rows, runs_ok = check_rows(materialize_everything(defs, instance, "2025-01-01", "2025-01-03"))
+    """
     evaluations = [
         event.event_specific_data
         for result in results for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"

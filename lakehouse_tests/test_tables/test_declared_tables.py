@@ -1,7 +1,9 @@
 """Every table of the registry, built by the real jobs on sample data, is what it declares and readable outside Spark.
 
-One module fixture materializes everything (reference data, change feed and dimension, three
-days of sales, revenue by city, clickstream) on a small generated landing zone; the tests read
+One module fixture does what ``lakehouse-checks`` does, on a small generated landing zone with
+the generator's faults: it materializes everything (reference data, change feed and dimension,
+three days of sales, revenue by city, clickstream, the erasure job with no request) with every
+asset check; this is the check run of ``make test`` (no ERROR check may fail). The tests then read
 each table's schema, layout, properties and constraints back from its Delta log, and read every
 table with a second Delta implementation (delta-rs, the ``deltalake`` package).
 """
@@ -14,7 +16,7 @@ import pytest
 from deltalake import QueryBuilder
 
 from lakehouse import tables
-from lakehouse.checks.cli import materialize_everything
+from lakehouse.checks.cli import JOBS, QUIET, check_rows, materialize_everything, print_table
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.settings import LakehouseSettings
@@ -33,11 +35,20 @@ def built(spark, tmp_path_factory):
                           customers=100, products=30, clicks_per_day=60)
     with dg.instance_for_test() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
-        results = materialize_everything(runner.defs, instance, FIRST, LAST)
-        # The governance tables are written by the erasure job: a run with no request creates them (no key needed).
-        results.append(runner.run("gdpr_erasure"))
-        assert all(r.success for r in results), [r.dagster_run.job_name for r in results if not r.success]
+        # The checks command's jobs; the last, gdpr_erasure with no request, creates the governance tables.
+        results = materialize_everything(runner.defs, instance, FIRST, LAST, run_config=QUIET)
         yield runner, results
+
+
+def test_the_checks_command_passes_on_the_faulty_sample(built, capsys):
+    """What ``lakehouse-checks`` decides on this build: every run succeeded and no ERROR check failed."""
+    _, results = built
+    rows, runs_ok = check_rows(results)
+    print_table(rows)
+    assert runs_ok, [r.dagster_run.job_name for r in results if not r.success]
+    assert {r.dagster_run.job_name for r in results} == set(JOBS)
+    failed = [r for r in rows if r["status"] == "FAILED" and r["severity"] == "ERROR"]
+    assert not failed, capsys.readouterr().out
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
