@@ -25,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 RETENTION_CHECK_CONF = "spark.databricks.delta.retentionDurationCheck.enabled"
 RETENTION_IGNORE_CONF = "spark.databricks.delta.vacuum.retentionWindowIgnore.enabled"
 WRITE_TOKEN = "lakehouse_write"
+_COMMIT_FILE = re.compile(r"^[0-9]{20}[.]json$")
 DEFAULT_RETENTION_HOURS = 168  # Delta's default: 7 days
 
 
@@ -211,7 +213,18 @@ def exists(spark: SparkSession, path: str | Path) -> bool:
 
 
 def latest_version(spark: SparkSession, path: str | Path) -> int | None:
-    """The table's newest version, or None when there is no table."""
+    """The table's newest version, or None when there is no table.
+
+    A local table's newest version is the highest commit file name in its ``_delta_log`` (a directory
+    listing, no Spark job); elsewhere ``DESCRIBE HISTORY ... LIMIT 1``.
+    """
+    local = _local(path)
+    if local is not None:
+        try:
+            versions = [int(p.name[:-5]) for p in (local / "_delta_log").iterdir() if _COMMIT_FILE.match(p.name)]
+        except FileNotFoundError:
+            return None
+        return max(versions) if versions else None
     if not exists(spark, path):
         return None
     return int(_first_row(spark, f"DESCRIBE HISTORY {sql_path(path)} LIMIT 1")["version"])
@@ -317,12 +330,12 @@ def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str
         added = ", ".join(f"`{c.name}` {c.type.upper()} COMMENT '{_sql_string(c.description)}'" for c in missing)
         spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({added})")
         changes.append(f"added columns {[c.name for c in missing]}")
-    found = detail(spark, path)
-    properties = {k: v for k, v in table.properties.items() if found.properties.get(k) != v}
-    if properties:
-        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({_properties_sql(properties)})")
-        changes.append(f"set properties {sorted(properties)}")
-    existing = constraints(found.properties)
+    present_properties = properties(spark, path)
+    properties_to_set = {k: v for k, v in table.properties.items() if present_properties.get(k) != v}
+    if properties_to_set:
+        spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({_properties_sql(properties_to_set)})")
+        changes.append(f"set properties {sorted(properties_to_set)}")
+    existing = constraints(present_properties)
     for name, expression in table.constraints.items():
         if name not in existing:
             spark.sql(f"ALTER TABLE {target} ADD CONSTRAINT `{name}` CHECK ({expression})")
@@ -332,10 +345,16 @@ def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str
                 f"{table.name}: constraint {name} is ({existing[name]}) in the table but ({expression}) in "
                 f"lakehouse/tables; drop it (ALTER TABLE {target} DROP CONSTRAINT `{name}`) and run again."
             )
-    if table.cluster_by and tuple(found.clustering_columns) != table.cluster_by:
+    if table.cluster_by and tuple(detail(spark, path).clustering_columns) != table.cluster_by:
         spark.sql(f"ALTER TABLE {target} CLUSTER BY ({', '.join(f'`{c}`' for c in table.cluster_by)})")
         changes.append(f"clustered by {list(table.cluster_by)}")
     return changes
+
+
+def properties(spark: SparkSession, path: str | Path) -> dict[str, str]:
+    """The table's properties (``SHOW TBLPROPERTIES``: from the log's metadata, without summing file sizes as
+    ``DESCRIBE DETAIL`` does); CHECK constraints are among them (:func:`constraints`)."""
+    return {row["key"]: row["value"] for row in spark.sql(f"SHOW TBLPROPERTIES {sql_path(path)}").collect()}
 
 
 def constraints(properties: Mapping[str, str]) -> dict[str, str]:

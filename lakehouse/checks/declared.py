@@ -47,8 +47,8 @@ def check_name(table: Table, kind: str) -> str:
     return f"{table.layer}_{table.key.path[1]}_{kind}"
 
 
-def declaration_problems(spark: SparkSession, table: Table, path: str) -> list[str]:
-    """What differs between the Delta table at ``path`` and its declaration (empty: nothing)."""
+def declaration_problems(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> list[str]:
+    """What differs between the Delta table at ``path`` and its declaration (empty: nothing); ``table_detail``: its DESCRIBE DETAIL, if read already."""
     actual = delta.read(spark, path).schema
     declared = table.schema
     problems = []
@@ -63,7 +63,7 @@ def declaration_problems(spark: SparkSession, table: Table, path: str) -> list[s
             problems.append(f"column {field.name} is {'' if found.nullable else 'NOT '}NULL-able, declared "
                             f"{'nullable' if field.nullable else 'NOT NULL'}")
     problems += [f"column {name} is not declared" for name in present if name not in {f.name for f in declared.fields}]
-    detail = delta.detail(spark, path)
+    detail = table_detail or delta.detail(spark, path)
     partitions = (table.partition_column,) if table.partition_column else ()
     if tuple(detail.partition_columns) != partitions:
         problems.append(f"partitioned by {list(detail.partition_columns)}, declared {list(partitions)}")
@@ -80,8 +80,8 @@ def declaration_problems(spark: SparkSession, table: Table, path: str) -> list[s
     return problems
 
 
-def matches_declaration(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
-    problems = declaration_problems(spark, table, path)
+def matches_declaration(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
+    problems = declaration_problems(spark, table, path, table_detail)
     return dg.AssetCheckResult(
         passed=not problems,
         severity=ERROR,
@@ -93,7 +93,7 @@ def matches_declaration(spark: SparkSession, table: Table, path: str) -> dg.Asse
     )
 
 
-def key_unique(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
+def key_unique(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
     keys = table.key_columns
     duplicated = delta.read(spark, path).groupBy(*keys).count().where("count > 1")
     sample = [r.asDict() for r in duplicated.limit(5).collect()]
@@ -107,11 +107,12 @@ def key_unique(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckRes
     )
 
 
-def small_files(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
-    detail = delta.detail(spark, path)
+def small_files(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
+    detail = table_detail or delta.detail(spark, path)
     partitions = 1
     if table.partition_column and detail.num_files:
-        partitions = max(1, delta.read(spark, path).select(table.partition_column).distinct().count())
+        # Partitions holding files, from the file list of the Delta log: no data file is read.
+        partitions = max(1, len({delta.partition_of(f) for f in delta.read(spark, path).inputFiles()}))
     per_partition = detail.num_files / partitions
     too_many = per_partition > table.max_files_per_partition and detail.average_file_bytes < table.min_average_file_bytes
     return dg.AssetCheckResult(
@@ -137,7 +138,7 @@ def pii_leaks_by_partition(table: Table, frame: DataFrame, partition_keys: Seque
     return {key: _leak_result(table, found.get(key, {}), f" on {key}") for key in partition_keys}
 
 
-def pii_leak(spark: SparkSession, table: Table, path: str) -> dg.AssetCheckResult:
+def pii_leak(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
     """``pii_leak`` of the whole table."""
     found = leaks.leak_counts(delta.read(spark, path), table.non_pii_string_columns)
     return _leak_result(table, found.get("", {}), "")
@@ -200,6 +201,7 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
     @dg.multi_asset_check(specs=specs, name=name, can_subset=True)
     def evaluate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckEvaluation]:
         spark = warehouse.spark.get_session()
+        details: dict[str, delta.Detail] = {}  # DESCRIBE DETAIL sums every file: once per table, for both checks that need it
         for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
             table, kind, spec = lookup[key]
             path = str(warehouse.path(table.key))
@@ -211,7 +213,9 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
                 yield from evaluations(context, spec, pii_leaks_by_partition(table, warehouse.read(table.key, days, partitions), days))
                 continue
             else:
-                result = EVALUATE[kind](spark, table, path)
+                if kind in (MATCHES, SMALL_FILES) and path not in details:
+                    details[path] = delta.detail(spark, path)
+                result = EVALUATE[kind](spark, table, path, details.get(path))
             if partitions is None:
                 yield dg.AssetCheckEvaluation(asset_key=key.asset_key, check_name=key.name, passed=result.passed,
                                               severity=result.severity, description=result.description,

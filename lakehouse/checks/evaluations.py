@@ -3,7 +3,7 @@
 The checks of daily tables return ``{day: AssetCheckResult}`` for the days asked about (one
 result per partition, also when a single run covers a range; see :mod:`lakehouse.checks.partitioned`),
 computing what they need for all days in one Spark job. The Dagster checks in
-:mod:`lakehouse.checks.definitions` only gather their inputs. Keeping the logic here lets the
+:mod:`lakehouse.checks.sales` only gather their inputs. Keeping the logic here lets the
 tests show each check failing and passing on small, real data.
 
 Example::
@@ -171,22 +171,42 @@ def schema_drift(
     * a field the schema does not know appeared → WARN naming it (bronze keeps it in ``_rescued_data``);
     * a required field is missing from every row of the day → ERROR (it disappeared);
     * a field's values were mostly (> ``type_change_share``) of another type → ERROR (its type changed).
+
+    Two aggregations of ``bronze``: :func:`field_counts_by_day` and :func:`rescued_fields_by_day`
+    (a caller that already has the first, e.g. for row counts, passes it to :func:`drift_by_day`).
     """
+    return drift_by_day(field_counts_by_day(bronze, schema, column), rescued_fields_by_day(bronze, column), schema,
+                        required, days, type_change_share)
+
+
+def field_counts_by_day(bronze: DataFrame, schema: T.StructType, column: str = "sale_date") -> dict[str, dict[str, int]]:
+    """Per day: ``_rows`` and, for each field of ``schema``, how many rows hold a value (one aggregation)."""
     known = [f.name for f in schema.fields]
+    day = F.col(column).cast("string").alias("_day")
+    rows = bronze.groupBy(day).agg(F.count(F.lit(1)).alias("_rows"), *[F.count(F.col(f)).alias(f) for f in known]).collect()
+    return {r["_day"]: {name: r[name] for name in ("_rows", *known)} for r in rows}
+
+
+def rescued_fields_by_day(bronze: DataFrame, column: str = "sale_date") -> dict[str, dict[str, int]]:
+    """Per day: how many rows kept each field in ``_rescued_data`` (unknown fields and values of the wrong type)."""
     day = F.col(column).cast("string").alias("_day")
     # from_json parses into a MapType (pyspark documents ``schema: DataType or str``); its stub allows only Array/StructType.
     fields = F.explode(F.map_keys(F.from_json("_rescued_data", T.MapType(T.StringType(), T.StringType())))).alias("field")  # pyright: ignore[reportArgumentType]
     rescued: dict[str, dict[str, int]] = {}
     for r in bronze.select(day, fields).groupBy("_day", "field").count().collect():
         rescued.setdefault(r["_day"], {})[r["field"]] = r["count"]
-    totals = {r["_day"]: r for r in bronze.groupBy(day).agg(
-        F.count(F.lit(1)).alias("_rows"), *[F.count(F.col(f)).alias(f) for f in known]).collect()}
-    return {
-        d: _drift(totals.get(d), rescued.get(d, {}), schema, list(required), type_change_share) for d in days
-    }
+    return rescued
 
 
-def _drift(totals, rescued_counts: Mapping[str, int], schema: T.StructType, required: list[str],
+def drift_by_day(
+    totals: Mapping[str, Mapping[str, int]], rescued: Mapping[str, Mapping[str, int]], schema: T.StructType,
+    required: Iterable[str], days: Sequence[str], type_change_share: float = 0.5,
+) -> dict[str, dg.AssetCheckResult]:
+    """:func:`schema_drift` from counts already taken (:func:`field_counts_by_day`, :func:`rescued_fields_by_day`)."""
+    return {d: _drift(totals.get(d), rescued.get(d, {}), schema, list(required), type_change_share) for d in days}
+
+
+def _drift(totals: Mapping[str, int] | None, rescued_counts: Mapping[str, int], schema: T.StructType, required: list[str],
            type_change_share: float) -> dg.AssetCheckResult:
     known = [f.name for f in schema.fields]
     rows = totals["_rows"] if totals else 0

@@ -4,16 +4,22 @@ Blocking (a failure stops downstream assets in the same run): both nothing-lost 
 uniqueness of ``silver/sales.sale_id`` and the revenue-by-city reconciliation. In a single-run
 backfill, one failing day holds back gold for the whole range; re-run the other days on their
 own if they must not wait.
+
+The checks of one table share one step (``bronze_sales_checks``, ``silver_sales_checks``), which
+reads each table once for all of them; each check keeps its own key, description and blocking flag.
 """
 
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from lakehouse import tables
 from lakehouse.assets.bronze import SALES_SCHEMA
 from lakehouse.checks import evaluations as ev
-from lakehouse.checks.partitioned import partitioned_check
+from lakehouse.checks.partitioned import Check, partitioned_check, partitioned_checks, selected_checks
 from lakehouse.quality.schemas import GoldDailySales, SilverSales, SilverSalesQuarantine, validate_by_day
 from lakehouse.resources import LandingZone, Warehouse
 
@@ -29,57 +35,79 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
     def check(asset: dg.AssetKey, description: str, blocking: bool = False, additional_deps=()):
         return partitioned_check(asset, description, partitions, blocking=blocking, additional_deps=additional_deps)
 
-    @check(BRONZE_SALES, "Nothing lost: non-blank landed lines = bronze/sales + bronze/sales_rejects, per day.", blocking=True)
-    def bronze_sales_nothing_lost(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, landing: LandingZone):
-        days = context.partition_keys
-        landed = ev.landed_lines({day: landing.sales_files([day]) for day in days})
-        bronze = ev.rows_by_day(warehouse.read(BRONZE_SALES, days, partitions))
-        rejects = ev.rows_by_day(warehouse.read(BRONZE_SALES_REJECTS, days, partitions))
-        return ev.reconcile(landed, bronze, rejects, days=days, equation="landed lines = bronze + rejects")
+    @partitioned_checks("bronze_sales_checks", [
+        Check("bronze_sales_nothing_lost", BRONZE_SALES,
+              "Nothing lost: non-blank landed lines = bronze/sales + bronze/sales_rejects, per day.", blocking=True),
+        Check("bronze_sales_schema_drift", BRONZE_SALES,
+              "Schema drift: new fields (WARN), disappeared or re-typed fields (ERROR) in what landed."),
+        Check("bronze_sales_row_count", BRONZE_SALES, "Row count within half to double the median of the previous 7 days (WARN)."),
+    ], partitions)
+    def bronze_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, landing: LandingZone):
+        """bronze/sales read once (the run's days and the 7 before them): one aggregation for counts and fields."""
+        days, selected = context.partition_keys, selected_checks(context)
+        window = _with_history(days, partitions) if "bronze_sales_row_count" in selected else list(days)
+        bronze = warehouse.read(BRONZE_SALES, window, partitions).persist()
+        try:
+            totals = ev.field_counts_by_day(bronze, SALES_SCHEMA)
+            counts = {day: t["_rows"] for day, t in totals.items()}
+            results: dict[str, Mapping[str, dg.AssetCheckResult]] = {}
+            if "bronze_sales_nothing_lost" in selected:
+                landed = ev.landed_lines({day: landing.sales_files([day]) for day in days})
+                rejects = ev.rows_by_day(warehouse.read(BRONZE_SALES_REJECTS, days, partitions))
+                results["bronze_sales_nothing_lost"] = ev.reconcile(landed, counts, rejects, days=days,
+                                                                    equation="landed lines = bronze + rejects")
+            if "bronze_sales_schema_drift" in selected:
+                rescued = ev.rescued_fields_by_day(_only(bronze, days))
+                results["bronze_sales_schema_drift"] = ev.drift_by_day(totals, rescued, SALES_SCHEMA, REQUIRED_SALES_FIELDS, days)
+            if "bronze_sales_row_count" in selected:
+                results["bronze_sales_row_count"] = ev.row_count_anomalies(counts, days)
+            return results
+        finally:
+            bronze.unpersist()
 
-    @check(BRONZE_SALES, "Schema drift: new fields (WARN), disappeared or re-typed fields (ERROR) in what landed.")
-    def bronze_sales_schema_drift(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        days = context.partition_keys
-        return ev.schema_drift(warehouse.read(BRONZE_SALES, days, partitions), SALES_SCHEMA, REQUIRED_SALES_FIELDS, days)
-
-    @check(BRONZE_SALES, "Row count within half to double the median of the previous 7 days (WARN).")
-    def bronze_sales_row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return _row_count(context, warehouse, BRONZE_SALES, partitions)
-
-    @check(SILVER_SALES, "Nothing lost: bronze/sales (re-sent copies once) = silver/sales + silver/sales_quarantine, per day.",
-           blocking=True, additional_deps=[BRONZE_SALES, SILVER_SALES_QUARANTINE])
-    def silver_sales_nothing_lost(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        days = context.partition_keys
-        distinct = ev.distinct_sales_by_day(warehouse.read(BRONZE_SALES, days, partitions))
-        silver = ev.rows_by_day(warehouse.read(SILVER_SALES, days, partitions))
-        quarantine = ev.rows_by_day(warehouse.read(SILVER_SALES_QUARANTINE, days, partitions))
-        return ev.reconcile(distinct, silver, quarantine, days=days, equation="distinct bronze = silver + quarantine")
-
-    @check(SILVER_SALES, "sale_id is unique in silver/sales.", blocking=True)
-    def silver_sales_sale_id_unique(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        # Copies of a sale always land in the same day, so uniqueness is checked within each day.
-        days = context.partition_keys
-        return ev.duplicate_keys_by_day(warehouse.read(SILVER_SALES, days, partitions), ["sale_id"], days)
-
-    @check(SILVER_SALES, "Every store_id exists in silver/stores (WARN with the orphan count).", additional_deps=[SILVER_STORES])
-    def silver_sales_store_exists(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        stores = warehouse.read(SILVER_STORES) if warehouse.exists(SILVER_STORES) else None
-        days = context.partition_keys
-        return ev.orphans(warehouse.read(SILVER_SALES, days, partitions), "store_id", stores, "store_id", "silver/stores", days)
-
-    @check(SILVER_SALES, "Row count within half to double the median of the previous 7 days (WARN).")
-    def silver_sales_row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        return _row_count(context, warehouse, SILVER_SALES, partitions)
-
-    @check(SILVER_SALES, "silver/sales matches its pandera schema (types, nullability, ranges, unique sale_id).")
-    def silver_sales_schema(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        days = context.partition_keys
-        return validate_by_day(SilverSales, warehouse.read(SILVER_SALES, days, partitions), days)
-
-    @check(SILVER_SALES_QUARANTINE, "silver/sales_quarantine matches its pandera schema.")
-    def silver_sales_quarantine_schema(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        days = context.partition_keys
-        return validate_by_day(SilverSalesQuarantine, warehouse.read(SILVER_SALES_QUARANTINE, days, partitions), days)
+    @partitioned_checks("silver_sales_checks", [
+        Check("silver_sales_nothing_lost", SILVER_SALES,
+              "Nothing lost: bronze/sales (re-sent copies once) = silver/sales + silver/sales_quarantine, per day.",
+              blocking=True, additional_deps=(BRONZE_SALES, SILVER_SALES_QUARANTINE)),
+        Check("silver_sales_sale_id_unique", SILVER_SALES, "sale_id is unique in silver/sales.", blocking=True),
+        Check("silver_sales_store_exists", SILVER_SALES, "Every store_id exists in silver/stores (WARN with the orphan count).",
+              additional_deps=(SILVER_STORES,)),
+        Check("silver_sales_row_count", SILVER_SALES, "Row count within half to double the median of the previous 7 days (WARN)."),
+        Check("silver_sales_schema", SILVER_SALES,
+              "silver/sales matches its pandera schema (types, nullability, ranges, unique sale_id)."),
+        Check("silver_sales_quarantine_schema", SILVER_SALES_QUARANTINE, "silver/sales_quarantine matches its pandera schema."),
+    ], partitions)
+    def silver_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
+        """silver/sales read once (the run's days and the 7 before them) for all its checks; quarantine and bronze once each."""
+        days, selected = context.partition_keys, selected_checks(context)
+        results: dict[str, Mapping[str, dg.AssetCheckResult]] = {}
+        window = _with_history(days, partitions) if "silver_sales_row_count" in selected else list(days)
+        silver = warehouse.read(SILVER_SALES, window, partitions).persist()
+        of_days = _only(silver, days) if len(window) > len(days) else silver
+        quarantine = warehouse.read(SILVER_SALES_QUARANTINE, days, partitions).persist()
+        try:
+            if {"silver_sales_nothing_lost", "silver_sales_row_count"} & selected:
+                counts = ev.rows_by_day(silver)
+                if "silver_sales_row_count" in selected:
+                    results["silver_sales_row_count"] = ev.row_count_anomalies(counts, days)
+                if "silver_sales_nothing_lost" in selected:
+                    distinct = ev.distinct_sales_by_day(warehouse.read(BRONZE_SALES, days, partitions))
+                    results["silver_sales_nothing_lost"] = ev.reconcile(
+                        distinct, counts, ev.rows_by_day(quarantine), days=days, equation="distinct bronze = silver + quarantine")
+            if "silver_sales_sale_id_unique" in selected:
+                # Copies of a sale always land in the same day, so uniqueness is checked within each day.
+                results["silver_sales_sale_id_unique"] = ev.duplicate_keys_by_day(of_days, ["sale_id"], days)
+            if "silver_sales_store_exists" in selected:
+                stores = warehouse.read(SILVER_STORES) if warehouse.exists(SILVER_STORES) else None
+                results["silver_sales_store_exists"] = ev.orphans(of_days, "store_id", stores, "store_id", "silver/stores", days)
+            if "silver_sales_schema" in selected:
+                results["silver_sales_schema"] = validate_by_day(SilverSales, of_days, days)
+            if "silver_sales_quarantine_schema" in selected:
+                results["silver_sales_quarantine_schema"] = validate_by_day(SilverSalesQuarantine, quarantine, days)
+            return results
+        finally:
+            silver.unpersist()
+            quarantine.unpersist()
 
     @check(GOLD_DAILY_SALES, "gold/daily_sales matches its pandera schema (one row per day and store).")
     def gold_daily_sales_schema(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
@@ -100,17 +128,17 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
         days = context.partition_keys
         return ev.duplicate_keys_by_day(warehouse.read(GOLD_REVENUE_BY_CITY, days, partitions), ["city"], days)
 
-    return [
-        bronze_sales_nothing_lost, bronze_sales_schema_drift, bronze_sales_row_count,
-        silver_sales_nothing_lost, silver_sales_sale_id_unique, silver_sales_store_exists, silver_sales_row_count,
-        silver_sales_schema, silver_sales_quarantine_schema, gold_daily_sales_schema,
-        gold_revenue_by_city_reconciles, gold_revenue_by_city_key_unique,
-    ]
+    return [bronze_sales_checks, silver_sales_checks, gold_daily_sales_schema,
+            gold_revenue_by_city_reconciles, gold_revenue_by_city_key_unique]
 
 
-def _row_count(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, key: dg.AssetKey, partitions) -> dict[str, dg.AssetCheckResult]:
-    days = context.partition_keys
+def _with_history(days: Sequence[str], partitions: dg.PartitionsDefinition, history: int = 7) -> list[str]:
+    """The ``history`` days before the first of ``days`` that are partitions, then ``days`` (what a row-count check reads)."""
     first = date.fromisoformat(min(days))
-    history = [str(first - timedelta(days=i)) for i in range(7, 0, -1)]
-    window = [d for d in history if partitions.has_partition_key(d)] + list(days)
-    return ev.row_count_anomalies(ev.rows_by_day(warehouse.read(key, window, partitions)), days)
+    before = [str(first - timedelta(days=i)) for i in range(history, 0, -1)]
+    return [d for d in before if partitions.has_partition_key(d)] + list(days)
+
+
+def _only(frame: DataFrame, days: Sequence[str], column: str = "sale_date") -> DataFrame:
+    """The rows of ``days`` of a frame read over a wider window."""
+    return frame.where(F.col(column).isin([date.fromisoformat(d) for d in days]))

@@ -141,18 +141,13 @@ class ExpectationSet:
         partitions in that message.
         """
         part = F.col(by).cast("string") if by else F.lit("")
-        exploded = checked.select(part.alias("_part"), F.explode_outer(FAILED).alias("rule"))
-        counts = exploded.groupBy("_part", "rule").count().collect()
-        rows: dict[str, int] = {}
-        failed: dict[str, dict[str, int]] = {}
-        for r in counts:  # a row breaking n rules shows up n times; explode_outer keeps a row breaking none once
-            if r["rule"] is None:
-                rows[r["_part"]] = rows.get(r["_part"], 0) + r["count"]
-            else:
-                failed.setdefault(r["_part"], {})[r["rule"]] = r["count"]
-        if failed:
-            row_counts = checked.groupBy(part.alias("_part")).count().collect()
-            rows = {r["_part"]: r["count"] for r in row_counts}
+        # One aggregation: rows and, per rule, the rows whose _failed_expectations name it.
+        names = {f"_failed_{i}": e.name for i, e in enumerate(self.expectations)}
+        counts = checked.groupBy(part.alias("_part")).agg(
+            F.count(F.lit(1)).alias("_rows"), *[F.count_if(F.array_contains(FAILED, rule)).alias(n) for n, rule in names.items()]
+        ).collect()
+        rows = {r["_part"]: r["_rows"] for r in counts}
+        failed = {r["_part"]: {rule: r[n] for n, rule in names.items() if r[n]} for r in counts}
         per = {
             key: Outcome(self.table, rows.get(key, 0), failed.get(key, {}), self.expectations)
             for key in sorted(set(rows) | set(failed))
