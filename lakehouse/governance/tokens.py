@@ -48,7 +48,7 @@ class PiiKey(dg.ConfigurableResource):
                 f"Set {self.env_var} to the lakehouse's secret key (on a cluster: a secret scope or the job's "
                 "environment). For local development `make setup` writes one to data/pii_dev.key and `make dev` "
                 f"uses it: export {self.env_var}=\"$(cat data/pii_dev.key)\". Nothing was written."
-            ))
+            ), allow_retries=False)
         return value.encode("utf-8")
 
 

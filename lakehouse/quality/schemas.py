@@ -5,6 +5,13 @@
 promise (column, check, message). Data-level checks (ranges, nullability, uniqueness) run as well
 as schema-level ones (columns and types).
 
+The common case, a frame that keeps every promise, is decided by one Spark aggregation
+(:func:`keeps_every_promise`: types from the frame's schema, then one ``count_if`` per nullability
+and range promise and one distinct count for uniqueness); pandera's own validation, which runs a
+Spark job per promise, runs only when that pass finds something broken, so the errors it lists
+are pandera's. A model using a promise the one-pass evaluation does not know always goes to
+pandera.
+
 Example::
 
     result = validate(SilverSales, spark.read.format("delta").load("data/warehouse/silver/sales"))
@@ -13,14 +20,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, ClassVar, cast
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, ClassVar, cast
 
 import dagster as dg
 import pandera.pyspark as pa
 import pyspark.sql.types as T
 from pandera.config import ValidationDepth, config_context
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 
@@ -67,12 +74,61 @@ class GoldDailySales(pa.DataFrameModel):
         unique: ClassVar[list[str]] = ["sale_date", "store_id"]
 
 
+# pandera's built-in checks as the condition a row must meet (a NULL passes, as in pandera's pyspark checks).
+_CHECKS: dict[str, Callable[[Column, dict[str, Any]], Column]] = {
+    "greater_than": lambda c, s: c > F.lit(s["min_value"]),
+    "greater_than_or_equal_to": lambda c, s: c >= F.lit(s["min_value"]),
+    "less_than": lambda c, s: c < F.lit(s["max_value"]),
+    "less_than_or_equal_to": lambda c, s: c <= F.lit(s["max_value"]),
+    "equal_to": lambda c, s: c == F.lit(s["value"]),
+    "not_equal_to": lambda c, s: c != F.lit(s["value"]),
+    "in_range": lambda c, s: ((c >= F.lit(s["min_value"])) if s.get("include_min", True) else (c > F.lit(s["min_value"])))
+    & ((c <= F.lit(s["max_value"])) if s.get("include_max", True) else (c < F.lit(s["max_value"]))),
+}
+
+
+def keeps_every_promise(schema: pa.DataFrameSchema, frame: DataFrame) -> bool:
+    """True when ``frame`` keeps every promise of ``schema``, decided from its schema and one aggregation.
+
+    False means "broken, or not decidable here": the caller then asks pandera.
+    """
+    if schema.checks or schema.strict or getattr(schema, "ordered", False):
+        return False
+    types = {f.name: f.dataType for f in frame.schema.fields}
+    broken: list[Column] = []
+    for name, column in schema.columns.items():
+        if column.regex or column.unique or column.coerce or name not in types or types[name] != column.dtype.type:
+            return False
+        value = F.col(f"`{name}`")
+        if not column.nullable:
+            broken.append(value.isNull())
+        for check in column.checks:
+            condition = _CHECKS.get(check.name)
+            if condition is None:
+                return False
+            broken.append(~condition(value, check.statistics))
+    counts = [F.count_if(condition).alias(f"_{i}") for i, condition in enumerate(broken)]
+    unique = [schema.unique] if isinstance(schema.unique, str) else list(schema.unique or [])
+    if any(c not in types for c in unique):
+        return False
+    if unique:
+        counts += [F.count(F.lit(1)).alias("_rows"), F.count_distinct(F.struct(*[F.col(f"`{c}`") for c in unique])).alias("_keys")]
+    if not counts:
+        return True
+    row = frame.agg(*counts).first()
+    assert row is not None  # an aggregate without grouping has one row
+    return all(row[f"_{i}"] == 0 for i in range(len(broken))) and (not unique or row["_rows"] == row["_keys"])
+
+
 def validate(model: type[pa.DataFrameModel], frame: DataFrame) -> dg.AssetCheckResult:
     """Validate ``frame`` against ``model`` (schema and data); one ERROR result listing every failure."""
-    with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
-        validated = model.to_schema().validate(frame)  # what model.validate does, typed for a pyspark DataFrame
-        # The stubs type any unknown DataFrame attribute as a Column; ``pandera`` is the accessor pandera adds at import.
-        errors = cast("dict[str, dict[str, list[dict]]] | None", validated.pandera.errors)
+    schema = model.to_schema()
+    errors: dict[str, dict[str, list[dict]]] | None = None
+    if not keeps_every_promise(schema, frame):
+        with config_context(validation_depth=ValidationDepth.SCHEMA_AND_DATA):
+            validated = schema.validate(frame)  # what model.validate does, typed for a pyspark DataFrame
+            # The stubs type any unknown DataFrame attribute as a Column; ``pandera`` is the accessor pandera adds at import.
+            errors = cast("dict[str, dict[str, list[dict]]] | None", validated.pandera.errors)
     failures = [
         {"category": category, "reason": reason, "column": e.get("column"), "check": str(e.get("check")), "error": e.get("error")}
         for category, reasons in (errors or {}).items()

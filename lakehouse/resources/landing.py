@@ -2,7 +2,9 @@
 
 Listing happens in plain Python (no Spark), so it is cheap enough for sensors too. A day whose
 folder does not exist is an error naming the path; an existing empty folder is a day with no
-sales. Only ``*.json`` files count: temporary or hidden files a source is still writing
+sales. A missing delivery is not retried (``allow_retries=False``): the assets' retry policy is for
+a file caught mid-write or a flaky mount, and waiting seconds does not make a day arrive (the
+landing sensors launch the run when it does). Only ``*.json`` files count: temporary or hidden files a source is still writing
 (``.part``, ``_tmp``, dot-files) are ignored.
 
 Example::
@@ -43,6 +45,7 @@ class LandingZone(dg.ConfigurableResource):
                     "'no sales that day' and gives an empty partition."
                 ),
                 metadata={"missing_folders": [str(p) for p in missing]},
+                allow_retries=False,
             )
         return [str(path) for day in days for path in sorted(self.sales_folder(day).glob("*.json")) if _visible(path)]
 
@@ -59,7 +62,8 @@ class LandingZone(dg.ConfigurableResource):
         folder = Path(self.root) / "clickstream"
         if not folder.is_dir():
             raise dg.Failure(description=f"Clickstream landing folder {folder} does not exist. Create it (the source drops "
-                             "clickstream/*.json there) or point LAKEHOUSE_LANDING at the right landing zone.")
+                             "clickstream/*.json there) or point LAKEHOUSE_LANDING at the right landing zone.",
+                             allow_retries=False)
         return str(folder)
 
     def stores_file(self) -> str:
@@ -68,6 +72,7 @@ class LandingZone(dg.ConfigurableResource):
         if not path.is_file():
             raise dg.Failure(
                 description=f"Store reference file {path} has not landed. Ask the source to deliver stores/stores.csv.",
+                allow_retries=False,
             )
         return str(path)
 

@@ -95,6 +95,7 @@ class Warehouse(dg.ConfigurableResource):
                     f"Materialize {asset_key.to_user_string()} first"
                     + (f" for partitions {list(partition_keys)}." if partition_keys else ".")
                 ),
+                allow_retries=False,  # a missing table is not a transient read error
             )
         version = self._pinned_version(asset_key)
         frame = delta.read(spark, path, version=version)

@@ -2,7 +2,9 @@
 
 import datetime as dt
 
-from lakehouse.quality.schemas import GoldDailySales, SilverSales, validate
+import pytest
+
+from lakehouse.quality.schemas import GoldDailySales, SilverSales, keeps_every_promise, validate
 
 SILVER_COLUMNS = ("sale_id string, customer_id long, product_id long, store_id long, quantity long, amount double, "
                   "discount double, sale_ts timestamp, net_amount double, sale_date date, _source_file string, "
@@ -34,3 +36,36 @@ def test_wrong_column_type_fails(spark):
     frame = spark.createDataFrame([(DAY, 1, 5.0, 1, 1)], "sale_date date, store_id int, revenue double, transactions long, units long")
     result = validate(GoldDailySales, frame)
     assert not result.passed and "store_id" in str(result.metadata["errors"].value)
+
+
+GOOD = ("S1", 1, 1, 1, 2, 5.0, 0.0, TS, 10.0, DAY, "f", TS)
+
+
+def _with(**changes):
+    names = [c.split()[0] for c in SILVER_COLUMNS.split(", ")]
+    return tuple(changes.get(name, value) for name, value in zip(names, GOOD, strict=True))
+
+
+@pytest.mark.parametrize("rows", [
+    [GOOD],
+    [GOOD, _with(sale_id="S2", discount=None, _source_file=None)],  # nullable, and a column pandera does not model
+    [_with(customer_id=None)],
+    [_with(quantity=0)],
+    [_with(amount=-1.0)],
+    [_with(discount=1.0)],
+    [_with(discount=-0.1)],
+    [_with(net_amount=-0.5)],
+    [GOOD, GOOD],
+    [GOOD, _with(sale_id=None), _with(sale_id=None)],
+], ids=["clean", "nullable", "null", "quantity", "amount", "discount-high", "discount-low", "net", "duplicate", "null-keys"])
+def test_the_one_pass_verdict_is_panderas(spark, rows):
+    """The one-aggregation pass decides exactly when pandera finds nothing broken (else pandera lists what is)."""
+    frame = _silver(spark, *rows)
+    pandera_errors = SilverSales.to_schema().validate(frame).pandera.errors
+    assert keeps_every_promise(SilverSales.to_schema(), frame) == (not pandera_errors), pandera_errors
+
+
+def test_a_type_or_a_missing_column_goes_to_pandera(spark):
+    frame = _silver(spark, GOOD)
+    assert not keeps_every_promise(SilverSales.to_schema(), frame.withColumn("quantity", frame["quantity"].cast("int")))
+    assert not keeps_every_promise(SilverSales.to_schema(), frame.drop("sale_date"))
