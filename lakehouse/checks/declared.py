@@ -110,8 +110,10 @@ def key_unique(spark: SparkSession, table: Table, path: str, table_detail: delta
 def small_files(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
     detail = table_detail or delta.detail(spark, path)
     partitions = 1
-    if table.partition_column and detail.num_files:
-        # Partitions holding files, from the file list of the Delta log: no data file is read.
+    # Partitions holding files, from the file list of the Delta log (no data file is read), counted only when the
+    # verdict depends on it: with at most max_files_per_partition files, or files large enough, it passes anyway.
+    undecided = detail.num_files > table.max_files_per_partition and detail.average_file_bytes < table.min_average_file_bytes
+    if table.partition_column and undecided:
         partitions = max(1, len({delta.partition_of(f) for f in delta.read(spark, path).inputFiles()}))
     per_partition = detail.num_files / partitions
     too_many = per_partition > table.max_files_per_partition and detail.average_file_bytes < table.min_average_file_bytes
@@ -119,7 +121,9 @@ def small_files(spark: SparkSession, table: Table, path: str, table_detail: delt
         passed=not too_many,
         severity=WARN,
         description=(
-            f"{detail.num_files} files over {partitions} partition(s), {detail.average_file_bytes:,} bytes on average"
+            (f"{detail.num_files} files over {partitions} partition(s), {detail.average_file_bytes:,} bytes on average"
+             if undecided or not table.partition_column else
+             f"{detail.num_files} files, {detail.average_file_bytes:,} bytes on average: within the small-files threshold")
             if not too_many else
             f"{table.name} has built up small files: {per_partition:.0f} per partition (more than "
             f"{table.max_files_per_partition}), {detail.average_file_bytes:,} bytes on average (less than "
@@ -127,14 +131,17 @@ def small_files(spark: SparkSession, table: Table, path: str, table_detail: delt
         ),
         metadata={
             "files": detail.num_files, "bytes": detail.size_bytes, "average_file_bytes": detail.average_file_bytes,
-            "partitions": partitions, "files_per_partition": round(per_partition, 1),
+            **({"partitions": partitions, "files_per_partition": round(per_partition, 1)} if undecided else {}),
         },
     )
 
 
 def pii_leaks_by_partition(table: Table, frame: DataFrame, partition_keys: Sequence[str]) -> dict[str, dg.AssetCheckResult]:
     """``pii_leak`` of each of ``partition_keys`` of a daily table (``frame``: those partitions), from one aggregation."""
-    found = leaks.leak_counts(frame, table.non_pii_string_columns, by=table.partition_column)
+    if len(partition_keys) == 1:  # ``frame`` holds that one partition: one aggregation without a shuffle
+        found = {partition_keys[0]: leaks.leak_counts(frame, table.non_pii_string_columns).get("", {})}
+    else:
+        found = leaks.leak_counts(frame, table.non_pii_string_columns, by=table.partition_column)
     return {key: _leak_result(table, found.get(key, {}), f" on {key}") for key in partition_keys}
 
 
