@@ -43,8 +43,8 @@ def settings(tmp_path: Path) -> LakehouseSettings:
 
 @pytest.fixture
 def lakehouse(spark, settings: LakehouseSettings) -> Iterator[LakehouseRunner]:
-    """A whole lakehouse (definitions + real Dagster instance) rooted in tmp_path."""
-    with dg.instance_for_test() as instance:
+    """A whole lakehouse rooted in tmp_path: its definitions and a real Dagster instance (storage in memory: faster per run)."""
+    with dg.DagsterInstance.ephemeral() as instance:
         yield LakehouseRunner(build_definitions(settings), settings, instance, spark)
 
 

@@ -53,7 +53,7 @@ def delivered(spark, tmp_path_factory):
     settings = LakehouseSettings.for_root(root, spark_master="local[2]")
     shutil.copytree(source, settings.landing, ignore=shutil.ignore_patterns("customers_cdc"))
     (settings.landing / "customers_cdc").mkdir()
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
         results = []
         for batch in batches:

@@ -26,7 +26,7 @@ def built(spark, tmp_path_factory):
                         extra_field=0.03, duplicate=0.05, blank_line=0.02)
     manifest = generate_landing_zone(settings.landing, date(2025, 1, 1), days=4, rows_per_day=400, seed=11,
                                      faults=faults, files_per_day=3)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
         result = runner.materialize(DAYS[0], DAYS[-1])
         assert result.success

@@ -50,7 +50,7 @@ def test_the_sales_chain_over_connect_equals_the_embedded_run(connect_server, la
     assert "RUN_SUCCESS" in result.stderr + result.stdout
 
     embedded = LakehouseSettings.for_root(tmp_path / "embedded", landing=landing, start_date=DAY, spark_master="local[2]")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         LakehouseRunner(build_definitions(embedded), embedded, instance, spark).materialize(DAY)
 
     for table in ("silver/sales", "silver/sales_quarantine"):

@@ -42,7 +42,7 @@ def runs(spark, tmp_path_factory, pii_key):
     folder = settings.landing / "customers_cdc"
     folder.mkdir(parents=True)
     (folder / "cdc-2025-01-01-00.json").write_text("".join(json.dumps(e) + "\n" for e in EVENTS) + REJECTED + "\n")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
         with pytest.MonkeyPatch.context() as patch:
             patch.delenv(KEY_VARIABLE)

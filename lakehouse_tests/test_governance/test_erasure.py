@@ -78,7 +78,7 @@ def lake(spark, tmp_path_factory):
             f'garbage for {email[a]} and nothing else\n'
             f'{{"customer_id": {c}, "op": "UPD\n'
         )
-        with dg.instance_for_test() as instance:
+        with dg.DagsterInstance.ephemeral() as instance:
             runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
             ran: dict = {"a": a, "b": b, "c": c, "email": email, "events": events}
             ran["built"] = runner.run("customer_dimension")

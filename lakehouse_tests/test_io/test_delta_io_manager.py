@@ -79,7 +79,7 @@ def _files(spark, path):
 
 @pytest.fixture
 def instance():
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         yield instance
 
 

@@ -30,7 +30,7 @@ def built(spark, tmp_path_factory):
     settings = LakehouseSettings.for_root(tmp_path_factory.mktemp("operations"), spark_master="local[2]")
     generate_landing_zone(settings.landing, date(2025, 1, 1), days=3, rows_per_day=200, seed=5,
                           faults=FaultRates.none(), files_per_day=2)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
         assert runner.materialize(BUILT_DAYS[0], BUILT_DAYS[-1]).success
         yield runner

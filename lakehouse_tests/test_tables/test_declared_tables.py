@@ -33,7 +33,7 @@ def built(spark, tmp_path_factory):
     settings = LakehouseSettings.for_root(tmp_path_factory.mktemp("declared"), spark_master="local[2]")
     generate_landing_zone(settings.landing, date(2025, 1, 1), days=3, rows_per_day=150, seed=3, faults=FaultRates(),
                           customers=100, products=30, clicks_per_day=60)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
         # The checks command's jobs; the last, gdpr_erasure with no request, creates the governance tables.
         results = materialize_everything(runner.defs, instance, FIRST, LAST, run_config=QUIET)
