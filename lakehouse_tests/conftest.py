@@ -14,10 +14,7 @@ from lakehouse.resources import SparkResource
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 
-# The test run's JVM lives for the whole suite (20+ minutes): unlike a run's short-lived JVM it gains from the JIT's
-# C2 compiler, so the lakehouse's C1-only option (SHORT_LIVED_JVM_CONF) is left out here.
-TEST_SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g",
-                   "spark.driver.extraJavaOptions": ""}
+TEST_SPARK_CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g"}
 TEST_PII_KEY = "lakehouse-tests-not-a-secret"
 
 

@@ -52,14 +52,14 @@ SMALL_MACHINE_CONF = {
     "spark.sql.adaptive.enabled": "true",
 }
 
-# A run's JVM lives for one run (one process per run): the JIT's optimizing C2 compiler spends
-# more CPU compiling Spark's and Delta's code than it saves in a run of seconds to minutes, and
-# on two cores it competes with the job itself. C1 only cut the JVM's CPU by ~40 % over a
-# module of Delta writes (lakehouse_tests/test_io: 95 s -> 56 s of JVM CPU, 2026-12-04). A
-# long-lived JVM (the Spark Connect server of `make dev`) keeps C2.
-SHORT_LIVED_JVM_CONF = {
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-}
+# The JVM keeps the default JIT (C1, then C2 for hot code). Tried and left out: C1 only
+# (LAKEHOUSE_SPARK_CONF='{"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}' opts in). A JVM
+# that lives for one short run then spends less CPU compiling (a module of Delta writes,
+# lakehouse_tests/test_io: 95 s -> 56 s of JVM CPU, 2026-12-04), but heavy work runs about twice as
+# slow. `make bench ARGS=compare` with C1 only (2026-12-05, 2 cores, 2,000,000 sales over 30 days):
+# the 30-day single-run backfill took 203 s (lakehouse) and 99.9 s (plain script), against 100.9 s and
+# 50.0 s with the default JIT (the performance issue's figures); one day took 44.0 s and 21.7 s against
+# 48.7 s and 30.3 s. Backfills matter more than a few seconds on one day, so the default JIT stays.
 
 # Settings the lakehouse's correctness relies on, whatever the machine.
 LAKEHOUSE_CONF = {
@@ -164,7 +164,7 @@ class SparkResource(dg.ConfigurableResource):
     def spark_conf(self) -> dict[str, str]:
         """The full Spark configuration this resource starts an embedded session with (a Connect session gets the
         runtime ones of it)."""
-        conf = {**SMALL_MACHINE_CONF, **SHORT_LIVED_JVM_CONF, **LAKEHOUSE_CONF, **DELTA_CONF}
+        conf = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF}
         if self.jars_dir:
             conf["spark.jars"] = ",".join(str(p) for p in delta_jars(Path(self.jars_dir)))
         if not self.master.startswith("local"):
