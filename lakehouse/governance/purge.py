@@ -81,7 +81,7 @@ def purge_history(spark: SparkSession, path: str | Path) -> PurgeResult:
     log = _log_folder(path)
     rows_before = delta.read(spark, path).count()
     rewritten = 0
-    if delta.detail(spark, path).properties.get(DELETION_VECTORS) == "true":
+    if delta.properties(spark, path).get(DELETION_VECTORS) == "true":
         metrics = spark.sql(f"REORG TABLE {delta.sql_path(path)} APPLY (PURGE)").first()
         rewritten = int((metrics["metrics"]["numFilesAdded"] if metrics and metrics["metrics"] else 0) or 0)
     if masked_rows(spark, path):  # REORG skipped clustered files: rewrite the table as it reads
@@ -108,7 +108,7 @@ def masked_rows(spark: SparkSession, path: str | Path) -> int:
 
 def write_checkpoint(spark: SparkSession, path: str | Path) -> int:
     """Write a checkpoint without tombstones at the table's latest version; return the newest checkpoint's version."""
-    properties = delta.detail(spark, path).properties
+    properties = delta.properties(spark, path)
     previous = {key: properties.get(key) for key in (CHECKPOINT_INTERVAL, TOMBSTONE_RETENTION)}
     target = delta.sql_path(path)
     spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ('{CHECKPOINT_INTERVAL}' = '1', "
