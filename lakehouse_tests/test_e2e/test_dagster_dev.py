@@ -1,11 +1,16 @@
-"""``dagster dev`` started as a user starts it, and driven over GraphQL as the UI drives it.
+"""``make dev`` started as a user starts it, driven over GraphQL as the UI drives it, then stopped with Ctrl-C.
 
-One ``dagster dev`` (webserver, daemon, code server) serves the whole module, over a landing zone
-dated like the sample ``make dev`` sets up (days ending yesterday, no start date set): the asset
-graph shows the layers bronze → silver → gold and exactly the landed days as partitions; a
-partition backfill launched like the UI's "Materialize selected → backfill" runs as one run
-(``BackfillPolicy.single_run()``) that writes exactly the requested days; afterwards each day
-shows its own check results and row count, and the freshness policy passes.
+One ``make dev`` (its supervisor, then dagster dev: webserver, daemon, code server) serves the
+whole module, over a landing zone dated like the sample ``make dev`` sets up (days ending
+yesterday, no start date set), with ``LAKEHOUSE_DEV_CONNECT=off``: each run starts its own Spark
+JVM, the case that used to outlive Ctrl-C (see :mod:`lakehouse.dev`; the Connect server's stop is
+test_dev's). The asset graph shows the layers bronze → silver → gold and exactly the landed days
+as partitions; a partition backfill launched like the UI's "Materialize selected → backfill" runs
+as one run (``BackfillPolicy.single_run()``) that writes exactly the requested days; afterwards
+each day shows its own check results and row count, and the freshness policy passes. Last, while
+a run of the fourth day (launched as the UI launches one partition) is in its first step with a Spark JVM, Ctrl-C (SIGINT to the
+process group, as a shell sends it to a foreground job) stops everything within 10 s. The test
+follows the processes itself (sessions, parent chains), independently of the supervisor.
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
 from lakehouse.generator.cli import days_ending_yesterday
 from lakehouse.home import prepare_home
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse_tests.test_e2e.dagster_ui import RUNS_QUERY, DagsterUI, free_port
+from lakehouse_tests.test_e2e.dagster_ui import LOCATION, RUNS_QUERY, DagsterUI, free_port
+from lakehouse_tests.test_e2e.processes import Tree, make_dev_recipe, port_taken
 
 pytestmark = pytest.mark.e2e
 
-DAGSTER = PROJECT_ROOT / ".venv" / "bin" / "dagster"
 TABLES = ["bronze/sales", "bronze/sales_rejects", "silver/sales", "silver/sales_quarantine", "gold/daily_sales"]
 FIRST_DAY = days_ending_yesterday(4)  # four landed days, the last one yesterday (UTC)
 DAYS = [str(FIRST_DAY + timedelta(days=i)) for i in range(3)]
 NOT_REQUESTED = str(FIRST_DAY + timedelta(days=3))  # landed, never backfilled
 STARTUP_TIMEOUT, BACKFILL_TIMEOUT, SHUTDOWN_TIMEOUT, FRESHNESS_TIMEOUT = 180, 420, 30, 120
+RUN_TIMEOUT, STOP_SECONDS = 180, 10
+IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 # Tags Dagster puts on backfill runs (shown on the run page of the UI).
 BACKFILL_TAG = "dagster/backfill"
@@ -95,6 +102,15 @@ query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!, $partition
   }
 }
 """
+LAUNCH_RUN_MUTATION = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}
+"""
 AUTOMATION_PAUSED_QUERY = "query Paused { instance { autoMaterializePaused } }"
 FRESHNESS_QUERY = """
 query Freshness {
@@ -105,15 +121,18 @@ query Freshness {
 
 @dataclass
 class DagsterDev(DagsterUI):
-    """A running ``dagster dev`` and the lakehouse folders it was pointed at."""
+    """A running ``make dev``, the lakehouse folders it was pointed at, and every process it started."""
 
     warehouse: Path
     manifest: Manifest
+    home: Path
+    port: int
+    tree: Tree
 
 
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
-    """``dagster dev`` on a free port over four generated landing days, everything else in a tmp dir."""
+    """``make dev``'s command on a free port over four generated landing days, everything else in a tmp dir."""
     root = tmp_path_factory.mktemp("dagster_dev")
     # Seed 2: every day has rejected and quarantined lines, so each of the five tables gets every requested day.
     manifest = generate_landing_zone(root / "landing", FIRST_DAY, days=4, rows_per_day=200, seed=2,
@@ -126,23 +145,26 @@ def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
         "LAKEHOUSE_LANDING": str(root / "landing"),
         "LAKEHOUSE_WAREHOUSE": str(root / "warehouse"),
         "LAKEHOUSE_CHECKPOINTS": str(root / "checkpoints"),
-        "LAKEHOUSE_LANDING_SENSORS": "off",  # the test launches its own backfill; sensors would materialize every day
+        "LAKEHOUSE_LANDING_SENSORS": "off",  # the test launches its own backfills; sensors would materialize every day
+        "LAKEHOUSE_DEV_CONNECT": "off",  # embedded Spark per run (and 15002 may be taken)
         "PYTHONUNBUFFERED": "1",  # so the log tail is current when a test fails
     }
     port = free_port()
-    log = root / "dagster_dev.log"
-    command = [str(DAGSTER), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    log = root / "make_dev.log"
     with log.open("wb") as out:
-        # Its own session, so teardown can stop the webserver, daemon, code server, runs and JVMs together.
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        # Its own session, as a shell starts a foreground job: Ctrl-C and teardown signal the whole group.
+        process = subprocess.Popen(make_dev_recipe(port), cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/graphql"
-    dev = DagsterDev(url, log, process, warehouse=root / "warehouse", manifest=manifest)
+    dev = DagsterDev(url, log, process, warehouse=root / "warehouse", manifest=manifest, home=home, port=port,
+                     tree=Tree(process.pid))
     try:
         dev.wait_until_loaded(STARTUP_TIMEOUT)
         yield dev
     finally:
+        dev.tree.update()
         _stop(process)
+        dev.tree.kill()  # whatever failed, leave no server or JVM behind
 
 
 def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
@@ -169,14 +191,7 @@ def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
 @pytest.fixture(scope="module")
 def backfill_run(dagster_dev) -> dict:
     """The one run of a 3-day backfill of the sales chain, launched as the UI's *Materialize* dialog does."""
-    launched = dagster_dev.graphql(LAUNCH_BACKFILL_MUTATION, backfillParams={
-        "assetSelection": [{"path": key.split("/")} for key in TABLES],
-        "partitionNames": DAYS,
-        "fromFailure": False,
-    })["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
-
+    backfill_id = _launch_backfill(dagster_dev, DAYS)
     _wait_for_backfill(dagster_dev, backfill_id)
 
     backfill_runs = {"tags": [{"key": BACKFILL_TAG, "value": backfill_id}]}
@@ -239,6 +254,69 @@ def test_after_the_backfill_each_day_shows_its_own_checks_and_row_count_and_is_f
     assert freshness["silver/sales"] == freshness["gold/daily_sales"] == "HEALTHY", freshness
 
 
+def test_ctrl_c_stops_make_dev_and_every_process_it_started_within_10_s(dagster_dev):
+    """Last in the module: it stops the ``make dev`` the other tests use."""
+    dev = dagster_dev
+    run_id = _wait_for_a_run_with_its_jvm(dev, _launch_partition_run(dev, NOT_REQUESTED))
+
+    os.killpg(dev.process.pid, signal.SIGINT)  # Ctrl-C
+    signalled = time.monotonic()
+    while time.monotonic() - signalled < STOP_SECONDS and (dev.tree.alive() or port_taken(dev.port)):
+        dev.tree.update()
+        time.sleep(0.2)
+    seconds = time.monotonic() - signalled
+
+    alive = dev.tree.alive()
+    assert not alive, f"alive {seconds:.0f} s after Ctrl-C:\n" + "\n".join(
+        f"{pid} {command[:160]}" for pid, command in alive.items()) + dev.log_tail()
+    assert not port_taken(dev.port), f"port {dev.port} still taken {seconds:.0f} s after Ctrl-C"
+    assert dev.process.wait(timeout=1) == -signal.SIGINT, dev.log_tail()  # exits as interrupted, for make
+    with dg.DagsterInstance.from_config(str(dev.home)) as instance:
+        left = instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS))
+        run = instance.get_run_by_id(run_id)
+        status = run.status if run else None
+    assert left == [], [(run.run_id, run.status) for run in left]
+    assert status in {dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS}
+    assert "[dev]" in dev.log.read_text(errors="replace").splitlines()[-1], dev.log_tail()  # the one-line summary
+
+
+def _launch_backfill(dev: DagsterDev, days: list[str]) -> str:
+    """A backfill of the sales chain for ``days``, launched as the UI's *Materialize* dialog does; its id."""
+    launched = dev.graphql(LAUNCH_BACKFILL_MUTATION, backfillParams={
+        "assetSelection": [{"path": key.split("/")} for key in TABLES],
+        "partitionNames": days,
+        "fromFailure": False,
+    })["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def _launch_partition_run(dev: DagsterDev, day: str) -> str:
+    """A run of ``sales_pipeline`` for ``day``, launched as the UI's *Materialize* of one partition does; its id."""
+    launched = dev.graphql(LAUNCH_RUN_MUTATION, executionParams={
+        "selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "jobName": "sales_pipeline"},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+        "mode": "default",
+    })["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def _wait_for_a_run_with_its_jvm(dev: DagsterDev, run_id: str) -> str:
+    """Until the run is STARTED and a Spark JVM runs among make dev's processes; returns ``run_id``."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    started = {"runIds": [run_id], "statuses": ["STARTED"]}
+    while time.monotonic() < deadline:
+        if dev.process.poll() is not None:
+            pytest.fail(f"make dev exited with code {dev.process.returncode}{dev.log_tail()}")
+        dev.tree.update()
+        runs = dev.graphql(RUNS_QUERY, filter=started)["runsOrError"]["results"]
+        if runs and any("java" in command.split(" ", 1)[0] for command in dev.tree.alive().values()):
+            return run_id
+        time.sleep(0.5)
+    pytest.fail(f"run {run_id} not started with a Spark JVM after {RUN_TIMEOUT} s{dev.log_tail()}")
+
+
 def _metadata(event: dict) -> dict:
     return {m["label"]: m.get("intValue", m.get("text")) for m in event["metadataEntries"]}
 
@@ -282,7 +360,9 @@ def _rows_by_day(warehouse: Path, table: str) -> dict[str, int]:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the whole process group, SIGKILL to whatever is left after ``SHUTDOWN_TIMEOUT``."""
+    """SIGTERM to the whole process group, SIGKILL to whatever is left after ``SHUTDOWN_TIMEOUT`` (unless it ended)."""
+    if process.returncode is not None:  # already stopped (Ctrl-C) and reaped
+        return
     _signal_group(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + SHUTDOWN_TIMEOUT
     # Wait without reaping: the group id stays reserved until the SIGKILL below has been sent.
