@@ -34,6 +34,7 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from benchmarks import machine
+from benchmarks.run_profile import RunProfile
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.resources import SparkResource
@@ -83,27 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             if not result.success:
                 raise SystemExit(f"the new day's run failed in the {name} lakehouse (run {result.run_id})")
             timings[name].append(seconds)
-            for step, step_seconds in _step_seconds(instance, result.run_id).items():
-                steps[name].setdefault(step, []).append(step_seconds)
+            for step in RunProfile.of(instance, result.dagster_run, seconds).steps:
+                steps[name].setdefault(step.key, []).append(step.seconds)
     _print(args, new_day, timings, steps)
     for _, instance in built.values():
         instance.dispose()
     spark.stop()
     return 0
-
-
-def _step_seconds(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-    started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or record.step_key is None:
-            continue
-        if event.event_type_value == "STEP_START":
-            started[record.step_key] = record.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
-            seconds[record.step_key] = record.timestamp - started[record.step_key]
-    return seconds
 
 
 def _print(args, new_day: str, timings: dict[str, list[float]], steps: dict[str, dict[str, list[float]]]) -> None:

@@ -41,8 +41,12 @@ class RunProfile:
             runs = instance.get_runs(limit=1)
             if not runs:
                 raise ValueError(f"no run in the Dagster instance at {dagster_home}")
-            run = runs[0]
-            events = [e for e in instance.all_logs(run.run_id) if e.dagster_event is not None]
+            return cls.of(instance, runs[0], wall)
+
+    @classmethod
+    def of(cls, instance: dg.DagsterInstance, run: dg.DagsterRun, wall: float) -> RunProfile:
+        """The profile of ``run`` from the event log of ``instance`` (e.g. an in-process run's)."""
+        events = [e for e in instance.all_logs(run.run_id) if e.dagster_event is not None]
         started: dict[str, float] = {}
         ended: dict[str, float] = {}
         materializes: set[str] = set()
