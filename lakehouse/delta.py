@@ -284,7 +284,7 @@ def detail(spark: SparkSession, path: str | Path) -> Detail:
 
 
 def create_table(spark: SparkSession, table: Table, path: str | Path) -> bool:
-    """Create the Delta table ``table`` declares at ``path`` unless it exists, then align it with the declaration.
+    """Create the Delta table ``table`` declares at ``path``, or align the existing one with the declaration.
 
     A new table gets the declared columns (types, NOT NULL, comments), partitioning or
     ``CLUSTER BY``, properties and CHECK constraints in its first commit. An existing table gets
