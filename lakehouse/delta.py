@@ -220,14 +220,18 @@ def latest_version(spark: SparkSession, path: str | Path) -> int | None:
     """
     local = _local(path)
     if local is not None:
-        try:
-            versions = [int(p.name[:-5]) for p in (local / "_delta_log").iterdir() if _COMMIT_FILE.match(p.name)]
-        except FileNotFoundError:
-            return None
-        return max(versions) if versions else None
+        return _local_latest_version(local)
     if not exists(spark, path):
         return None
     return int(_first_row(spark, f"DESCRIBE HISTORY {sql_path(path)} LIMIT 1")["version"])
+
+
+def _local_latest_version(local: Path) -> int | None:
+    try:
+        versions = [int(p.name[:-5]) for p in (local / "_delta_log").iterdir() if _COMMIT_FILE.match(p.name)]
+    except FileNotFoundError:
+        return None
+    return max(versions) if versions else None
 
 
 def history(spark: SparkSession, path: str | Path, limit: int | None = None) -> list[Commit]:
@@ -251,16 +255,14 @@ def commits_of(spark: SparkSession, path: str | Path, token: str, since_version:
 
 @dataclass(frozen=True)
 class Detail:
-    """``DESCRIBE DETAIL`` of a table: files, bytes, layout and properties of its current version."""
+    """A table's current version: its files, bytes, layout and properties (what ``DESCRIBE DETAIL`` says)."""
 
+    version: int
     num_files: int
     size_bytes: int
     partition_columns: tuple[str, ...]
     clustering_columns: tuple[str, ...]
     properties: Mapping[str, str]
-    table_features: tuple[str, ...]
-    min_reader_version: int
-    min_writer_version: int
 
     @property
     def average_file_bytes(self) -> int:
@@ -268,19 +270,58 @@ class Detail:
 
 
 def detail(spark: SparkSession, path: str | Path) -> Detail:
-    """The table's current files, size, layout and properties."""
+    """The table's current files, size, layout and properties.
+
+    For a local table they come from the checksum Delta writes with each commit
+    (``_delta_log/<version>.crc``: file count, size, metadata and domain metadata of that version), so
+    reading them runs no Spark job and does not grow with the table's files or history
+    (``DESCRIBE DETAIL`` reconstructs the snapshot and sums every file: 0.6-1 s after each commit of a
+    small table, 2026-12-05). Without a usable checksum for the newest version (a writer that writes
+    none, such as delta-rs; one not written yet; column mapping, whose clustering columns are physical
+    names) and for tables elsewhere: :func:`describe_detail`.
+    """
+    _require(spark, path)
+    local = _local(path)
+    found = checksum_detail(local) if local is not None else None
+    return found if found is not None else describe_detail(spark, path)
+
+
+def describe_detail(spark: SparkSession, path: str | Path) -> Detail:
+    """:func:`detail` from ``DESCRIBE DETAIL`` (any storage, embedded or over Spark Connect)."""
     _require(spark, path)
     row = _first_row(spark, f"DESCRIBE DETAIL {sql_path(path)}")
+    version = latest_version(spark, path)
     return Detail(
+        version=version if version is not None else -1,
         num_files=int(row["numFiles"] or 0),
         size_bytes=int(row["sizeInBytes"] or 0),
         partition_columns=tuple(row["partitionColumns"] or ()),
         clustering_columns=tuple(row["clusteringColumns"] or ()),
         properties=dict(row["properties"] or {}),
-        table_features=tuple(row["tableFeatures"] or ()),
-        min_reader_version=int(row["minReaderVersion"]),
-        min_writer_version=int(row["minWriterVersion"]),
     )
+
+
+def checksum_detail(local: Path) -> Detail | None:
+    """:func:`detail` of the local table at ``local`` from its newest version's checksum file, or None when
+    there is none to trust."""
+    version = _local_latest_version(local)
+    if version is None:
+        return None
+    try:
+        checksum = json.loads((local / "_delta_log" / f"{version:020d}.crc").read_text())
+        metadata = checksum["metadata"]
+        properties = dict(metadata.get("configuration") or {})
+        if properties.get("delta.columnMapping.mode", "none") != "none":
+            return None
+        clustering: tuple[str, ...] = ()
+        for domain in checksum.get("domainMetadata") or ():
+            if domain.get("domain") == "delta.clustering" and not domain.get("removed"):
+                clustering = tuple(".".join(c) for c in json.loads(domain["configuration"])["clusteringColumns"])
+        return Detail(version=version, num_files=int(checksum["numFiles"]), size_bytes=int(checksum["tableSizeBytes"]),
+                      partition_columns=tuple(metadata.get("partitionColumns") or ()), clustering_columns=clustering,
+                      properties=properties)
+    except (OSError, ValueError, KeyError, TypeError):  # no checksum (yet), or not one this reader knows
+        return None
 
 
 def create_table(spark: SparkSession, table: Table, path: str | Path) -> bool:

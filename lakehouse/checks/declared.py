@@ -48,7 +48,7 @@ def check_name(table: Table, kind: str) -> str:
 
 
 def declaration_problems(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> list[str]:
-    """What differs between the Delta table at ``path`` and its declaration (empty: nothing); ``table_detail``: its DESCRIBE DETAIL, if read already."""
+    """What differs between the Delta table at ``path`` and its declaration (empty: nothing); ``table_detail``: its :func:`lakehouse.delta.detail`, if read already."""
     actual = delta.read(spark, path).schema
     declared = table.schema
     problems = []
@@ -208,7 +208,7 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
     @dg.multi_asset_check(specs=specs, name=name, can_subset=True)
     def evaluate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckEvaluation]:
         spark = warehouse.spark.get_session()
-        details: dict[str, delta.Detail] = {}  # DESCRIBE DETAIL sums every file: once per table, for both checks that need it
+        details: dict[str, delta.Detail] = {}  # once per table, for both checks that need it
         for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
             table, kind, spec = lookup[key]
             path = str(warehouse.path(table.key))

@@ -28,7 +28,7 @@ from lakehouse.tables.registry import Table
 
 @dataclass(frozen=True)
 class TableState:
-    """Files and bytes of a table's current version (``DESCRIBE DETAIL``)."""
+    """Files and bytes of a table's current version (:func:`lakehouse.delta.detail`)."""
 
     version: int
     files: int
@@ -41,7 +41,7 @@ class TableState:
     @classmethod
     def of(cls, spark: SparkSession, path: str | Path) -> TableState:
         detail = delta.detail(spark, path)
-        return cls(delta.latest_version(spark, path) or 0, detail.num_files, detail.size_bytes)
+        return cls(max(detail.version, 0), detail.num_files, detail.size_bytes)
 
 
 def observe(

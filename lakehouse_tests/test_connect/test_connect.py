@@ -22,6 +22,7 @@ from lakehouse.connect import ConnectServer, probe, redact, server_command
 from lakehouse.definitions import build_definitions
 from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
+from lakehouse_tests.conftest import SMALL_DATA_CONF
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 
 DAY = "2026-11-01"
@@ -30,8 +31,10 @@ SALES_ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quar
 
 @pytest.fixture(scope="module")
 def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
-    """A real Spark Connect server on a free port for this module; stopped however the tests end."""
-    with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log") as server:
+    """A real Spark Connect server on a free port for this module (with the suite's small-data settings); stopped
+    however the tests end."""
+    with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log",
+                       conf=SMALL_DATA_CONF) as server:
         yield server
 
 

@@ -8,6 +8,7 @@ each table's schema, layout, properties and constraints back from its Delta log,
 table with a second Delta implementation (delta-rs, the ``deltalake`` package).
 """
 
+import shutil
 from datetime import date
 
 import dagster as dg
@@ -15,7 +16,7 @@ import deltalake
 import pytest
 from deltalake import QueryBuilder
 
-from lakehouse import tables
+from lakehouse import delta, tables
 from lakehouse.checks.cli import JOBS, QUIET, check_rows, materialize_everything, print_table
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import FaultRates, generate_landing_zone
@@ -68,6 +69,23 @@ def test_each_table_is_what_it_declares_read_back_from_the_delta_log(built, tabl
     assert {k: _spaceless(v) for k, v in constraints.items()} == {k: _spaceless(v) for k, v in table.constraints.items()}
     comments = {r["col_name"]: r["comment"] for r in spark.sql(f"DESCRIBE TABLE delta.`{path}`").collect()}
     assert all(comments.get(c.name) == c.description for c in table.columns), table.name
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
+def test_the_detail_read_from_the_commit_checksum_is_describe_details(built, table):
+    runner, _ = built
+    path = runner.settings.warehouse.joinpath(*table.key.path)
+    assert delta.checksum_detail(path) == delta.describe_detail(runner.spark, path) == delta.detail(runner.spark, path)
+
+
+def test_without_the_newest_checksum_detail_asks_describe_detail(built, tmp_path):
+    runner, _ = built
+    path = runner.path("silver/sales")
+    described = delta.describe_detail(runner.spark, path)
+    copy = shutil.copytree(path, tmp_path / "copy")  # as a writer that writes no checksum leaves it
+    (copy / "_delta_log" / f"{described.version:020d}.crc").unlink()
+    assert delta.checksum_detail(copy) is None
+    assert delta.detail(runner.spark, copy) == described
 
 
 def test_every_error_check_passed_on_the_sample(built):
