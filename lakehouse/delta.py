@@ -278,9 +278,9 @@ def detail(spark: SparkSession, path: str | Path) -> Detail:
     (``DESCRIBE DETAIL`` reconstructs the snapshot and sums every file: 0.6-1 s after each commit of a
     small table, 2026-12-05). Without a usable checksum for the newest version (a writer that writes
     none, such as delta-rs; one not written yet; column mapping, whose clustering columns are physical
-    names) and for tables elsewhere: :func:`describe_detail`.
+    names) and for tables elsewhere: :func:`describe_detail` (which raises :class:`DeltaTableMissing` when
+    there is no table).
     """
-    _require(spark, path)
     local = _local(path)
     found = checksum_detail(local) if local is not None else None
     return found if found is not None else describe_detail(spark, path)
