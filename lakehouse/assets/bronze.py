@@ -11,6 +11,7 @@ from lakehouse.governance.suppression import Suppression
 from lakehouse.governance.tokens import PiiKey
 from lakehouse.ingest import read_json_lines
 from lakehouse.ingest.incremental import ingest_new_files
+from lakehouse.ingest.json_lines import with_refused
 from lakehouse.partitions import SINGLE_RUN
 from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.streaming import run_bronze_clickstream
@@ -33,9 +34,18 @@ def build(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
         retry_policy=FILE_READ_RETRY,
     )
     def sales(context: dg.AssetExecutionContext, spark: SparkResource, landing: LandingZone):
-        files = landing.sales_files(context.partition_keys)
-        batch = read_json_lines(spark.get_session(), files, SALES_SCHEMA)
-        yield dg.Output(_with_sale_date(batch.records), output_name="sales", metadata={"files_read": len(files)})
+        """Reads the days' landed files; a refused file (a link out of the zone, compressed or binary) is one reject."""
+        files = landing.vet(landing.sales_files(context.partition_keys))
+        for refused in files.refused:
+            context.log.warning(f"bronze/sales: {refused.reason} It is one row of bronze/sales_rejects.")
+        for path in files.vanished:
+            context.log.warning(f"bronze/sales: {path} was listed but is gone from the landing zone: not read.")
+        batch = with_refused(spark.get_session(), read_json_lines(spark.get_session(), files.readable, SALES_SCHEMA),
+                             files.refused)
+        metadata: dict[str, dg.RawMetadataValue] = {"files_read": len(files.readable), "files_refused": len(files.refused)}
+        if files.refused:
+            metadata["refused"] = dg.MetadataValue.json({r.path: r.reason for r in files.refused[:50]})
+        yield dg.Output(_with_sale_date(batch.records), output_name="sales", metadata=metadata)
         yield dg.Output(_with_sale_date(batch.rejects), output_name="sales_rejects")
 
     @dg.multi_asset(name="bronze_customers_cdc", specs=[table_spec(t) for t in CDC_TABLES], retry_policy=FILE_READ_RETRY)

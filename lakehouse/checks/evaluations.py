@@ -15,19 +15,20 @@ Example::
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.ingest.landing_files import landed_units
+
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
-_JAVA_WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
 def rows_by_day(frame: DataFrame, column: str = "sale_date") -> dict[str, int]:
@@ -35,14 +36,9 @@ def rows_by_day(frame: DataFrame, column: str = "sale_date") -> dict[str, int]:
     return {str(r["day"]): r["count"] for r in frame.groupBy(F.col(column).alias("day")).count().collect()}
 
 
-def landed_lines(files_by_day: Mapping[str, Iterable[str]]) -> dict[str, int]:
-    """Non-blank lines per day, counted from the raw files in plain Python (independent of Spark)."""
-    counts = {}
-    for day, files in files_by_day.items():
-        counts[day] = sum(
-            1 for file in files for line in Path(file).read_bytes().split(b"\n") if line.strip(_JAVA_WHITESPACE)
-        )
-    return counts
+def landed_lines(files_by_day: Mapping[str, Iterable[str]], root: str | os.PathLike) -> dict[str, int]:
+    """Non-blank lines per day (a refused file counts 1), from the raw files in plain Python (independent of Spark)."""
+    return {day: sum(landed_units(file, root) for file in files) for day, files in files_by_day.items()}
 
 
 def reconcile(

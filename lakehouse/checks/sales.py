@@ -52,7 +52,7 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
             counts = {day: t["_rows"] for day, t in totals.items()}
             results: dict[str, Mapping[str, dg.AssetCheckResult]] = {}
             if "bronze_sales_nothing_lost" in selected:
-                landed = ev.landed_lines({day: landing.sales_files([day]) for day in days})
+                landed = ev.landed_lines({day: landing.sales_files([day]) for day in days}, landing.root)
                 rejects = ev.rows_by_day(warehouse.read(BRONZE_SALES_REJECTS, days, partitions))
                 results["bronze_sales_nothing_lost"] = ev.reconcile(landed, counts, rejects, days=days,
                                                                     equation="landed lines = bronze + rejects")

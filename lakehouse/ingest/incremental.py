@@ -13,6 +13,9 @@ Writes, in this order, each idempotent so that a run killed half-way can simply 
 2. the rejects (lines that are not JSON objects), inserted once per file and line;
 3. the files, into the file log.
 
+A file the landing zone refuses (see :mod:`lakehouse.ingest.landing_files`) is never opened: it
+is one reject (``_source_line`` 0) and is logged with one line and one reject.
+
 A crash after step 1 re-reads those files on the next run: their events are then counted as
 duplicates in the log, and the table is unchanged. Files are identified by path; the landing
 contract says a file is never modified after it lands.
@@ -51,7 +54,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse import delta
-from lakehouse.ingest.json_lines import read_json_lines
+from lakehouse.ingest.json_lines import read_json_lines, with_refused
+from lakehouse.ingest.landing_files import Refused, refusal
 
 if TYPE_CHECKING:  # governance builds on ingestion's tables, not the reverse
     from lakehouse.governance.suppression import Suppression
@@ -59,11 +63,12 @@ if TYPE_CHECKING:  # governance builds on ingestion's tables, not the reverse
 
 @dataclass(frozen=True)
 class LandedFile:
-    """A file in the landing zone, as listed in plain Python (no Spark)."""
+    """A file in the landing zone, as listed in plain Python (no Spark); ``refused`` says why it must not be read."""
 
     path: str
     size: int
     modified: datetime
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,15 +88,26 @@ class IngestReport:
         return asdict(self)
 
 
-def list_landed(folder: Path, pattern: str = "*.json") -> list[LandedFile]:
-    """The visible files of ``folder`` matching ``pattern``, by name; dot- and underscore-files are in-flight."""
+def list_landed(folder: Path, pattern: str = "*.json", zone: Path | None = None) -> list[LandedFile]:
+    """The visible entries of ``folder`` matching ``pattern``, by name; dot- and underscore-files are in-flight.
+
+    Each is vetted against the landing zone ``zone`` (default: ``folder``) as
+    :mod:`lakehouse.ingest.landing_files` says: an entry that must not be read has ``refused`` set
+    (its size and time are the entry's own); one gone since the listing is left out.
+    """
     if not folder.is_dir():
         return []
+    zone = (zone or folder).resolve()
     files = []
-    for path in sorted(folder.glob(pattern)):
-        if path.is_file() and not path.name.startswith((".", "_")):
-            stat = path.stat()
-            files.append(LandedFile(str(path.resolve()), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
+    for path in sorted(folder.resolve().glob(pattern)):
+        if path.name.startswith((".", "_")):
+            continue
+        try:
+            reason = refusal(path, zone)
+            stat = path.lstat() if reason else path.stat()
+        except FileNotFoundError:
+            continue
+        files.append(LandedFile(str(path), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC), reason))
     return files
 
 
@@ -117,7 +133,8 @@ def ingest_new_files(
     """Ingest the files of ``landed`` that ``log`` does not hold yet (see the module docstring)."""
     done = logged_files(spark, log)
     pending = [f for f in landed if f.path not in done]
-    batch = read_json_lines(spark, [f.path for f in pending], schema)
+    refused = [Refused(f.path, f.refused, f.modified) for f in pending if f.refused]
+    batch = with_refused(spark, read_json_lines(spark, [f.path for f in pending if not f.refused], schema), refused)
     records, reject_lines = batch.records, batch.rejects
     dropped = {}
     if suppression is not None:

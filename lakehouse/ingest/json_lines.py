@@ -7,6 +7,14 @@
   ``_rescued_data`` (a JSON object string, null when nothing was rescued), and so are fields
   the schema does not know. A JSON ``null`` is just null, not rescued.
 * Blank (whitespace-only) lines are not records and are not counted.
+* A line is also a reject, with a reason saying so, when it is not valid UTF-8 (kept with each
+  invalid byte replaced by U+FFFD), when it is longer than ``MAX_LINE_BYTES`` (only its first
+  ``KEPT_BYTES`` characters are kept; the whole line stays in the landing file), and, when it is
+  the file's last line, has no line end and is not a complete object, as a file still being
+  written. A UTF-8 byte-order mark at the start of a file is dropped; ``\r\n`` ends a line like ``\n``.
+* A whole file the landing zone refuses (:mod:`lakehouse.ingest.landing_files`: a link out of the
+  zone, compressed or binary data) is one reject with ``_source_line`` 0 and ``_raw_line`` NULL;
+  it is never opened.
 
 Every output row carries ``_source_file`` (the file's URI), ``_source_line`` (1-based line
 number) and ``_ingested_at``. ``_ingested_at`` is the time the file landed (its modification
@@ -29,6 +37,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,7 +45,14 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse.ingest.landing_files import Refused, source_uri
+
 RAW_MAP = T.MapType(T.StringType(), T.StringType())
+TASK_BYTES = 64 * 1024 * 1024  # landed bytes per read task, at most (see read_json_lines)
+MAX_LINE_BYTES = 1024 * 1024  # a sales or change-feed line is a few hundred bytes
+KEPT_BYTES = 1024
+# Jackson's default StreamReadConstraints: a document nested deeper does not parse.
+MAX_NESTING = 1000
 LINEAGE_COLUMNS = ["_source_file", "_source_line", "_ingested_at"]
 REJECT_SCHEMA = T.StructType(
     [
@@ -84,8 +100,19 @@ def read_json_lines(spark: SparkSession, files: Sequence[str], schema: T.StructT
             rejects=spark.createDataFrame([], REJECT_SCHEMA),
         )
     texts = file_texts(spark.read.text(list(files), wholetext=True))
+    # Spark packs small files into tasks of at least 4 MiB (files.openCostInBytes each): 10,000 tiny files
+    # would be 313 tasks and as many tiny files in bronze. Fewer tasks when the files are small together.
+    tasks = max(2, -(-sum(os.path.getsize(f) for f in files) // TASK_BYTES))
     # Read and parsed once for both outputs; SparkResource clears the cache after the run.
-    return parse_json_lines(split_lines(texts).persist(), schema)
+    return parse_json_lines(split_lines(texts.coalesce(tasks)).persist(), schema)
+
+
+def with_refused(spark: SparkSession, batch: JsonLinesBatch, refused: Sequence[Refused]) -> JsonLinesBatch:
+    """``batch`` with one reject per refused file (``_source_line`` 0, ``_raw_line`` NULL, the refusal as reason)."""
+    if not refused:
+        return batch
+    rows = [(None, r.reason, source_uri(r.path), 0, r.modified) for r in refused]
+    return JsonLinesBatch(batch.records, batch.rejects.unionByName(spark.createDataFrame(rows, REJECT_SCHEMA)))
 
 
 def file_texts(text: DataFrame) -> DataFrame:
@@ -105,29 +132,52 @@ def file_texts(text: DataFrame) -> DataFrame:
 def split_lines(texts: DataFrame) -> DataFrame:
     """One row per non-blank line of :func:`file_texts` rows, numbered from 1 and parsed as a raw JSON object.
 
-    Columns: ``_line`` (without its line ending), ``_source_line``, ``_source_file``, ``_ingested_at``
-    and ``_raw`` (the line as a map of raw field values; null when it is not a JSON object).
+    Columns: ``_line`` (without its line ending), ``_source_line``, ``_source_file``, ``_ingested_at``,
+    ``_raw`` (the line as a map of raw field values; null when it is not a JSON object or has a
+    flaw), ``_flaw`` (why the line cannot be read at all: invalid UTF-8, too long; else null) and
+    ``_unterminated`` (the file's last line, without a line end).
     Cache the result when both outputs of :func:`parse_json_lines` are read.
 
     Example::
 
         lines = split_lines(file_texts(spark.read.text(["a.json"], wholetext=True))).persist()
     """
-    return (
+    pieces = F.split("value", "\n")
+    lines = (
         texts.select(
             "_source_file",
             "_ingested_at",
-            F.posexplode(F.split("value", "\n")).alias("_pos", "_line"),
+            F.is_valid_utf8("value").alias("_utf8"),  # before the split, which replaces invalid bytes with U+FFFD
+            F.size(pieces).alias("_pieces"),
+            F.posexplode(pieces).alias("_pos", "_line"),
         )
         .select(
-            F.regexp_replace("_line", "\r$", "").alias("_line"),
+            F.regexp_replace(F.when(F.col("_pos") == 0, F.regexp_replace("_line", "^\ufeff", "")).otherwise(F.col("_line")),
+                             "\r$", "").alias("_line"),
             (F.col("_pos") + 1).cast("long").alias("_source_line"),
             "_source_file",
             "_ingested_at",
+            "_utf8",
+            (F.col("_pos") == F.col("_pieces") - 1).alias("_unterminated"),
         )
         .where(~F.col("_line").rlike(r"^\s*$"))
-        # from_json parses into a MapType (pyspark documents ``schema: DataType or str``); its stub allows only Array/StructType.
-        .withColumn("_raw", F.from_json("_line", RAW_MAP))  # pyright: ignore[reportArgumentType]
+    )
+    size = F.octet_length("_line")
+    flaw = (
+        F.when(~F.col("_utf8") & F.col("_line").contains("\ufffd"),
+               F.lit("not valid UTF-8: each invalid byte is shown as U+FFFD; the landing contract is UTF-8"))
+        .when(size > MAX_LINE_BYTES,
+              F.format_string(f"line of %d bytes is longer than the {MAX_LINE_BYTES:,}-byte limit; _raw_line keeps its "
+                              f"first {KEPT_BYTES:,} characters, the whole line stays in the landing file", size))
+    )
+    return (
+        lines.select(
+            F.when(size > MAX_LINE_BYTES, F.substring("_line", 1, KEPT_BYTES)).otherwise(F.col("_line")).alias("_line"),
+            "_source_line", "_source_file", "_ingested_at", "_unterminated",
+            # from_json parses into a MapType (pyspark documents ``schema: DataType or str``); its stub allows only Array/StructType.
+            F.when(flaw.isNull(), F.from_json("_line", RAW_MAP)).alias("_raw"),  # pyright: ignore[reportArgumentType]
+            flaw.alias("_flaw"),
+        )
     )
 
 
@@ -148,16 +198,25 @@ def parse_json_lines(lines: DataFrame, schema: T.StructType) -> JsonLinesBatch:
         *LINEAGE_COLUMNS,
     )
     rejects = lines.where(F.col("_raw").isNull()).select(
-        F.col("_line").alias("_raw_line"),
-        F.when(
-            F.ltrim("_line").startswith("{"),
-            F.lit("malformed JSON object: syntax error or truncated line"),
-        )
-        .otherwise(F.lit("not a JSON object: each line must be one JSON object"))
-        .alias("_reject_reason"),
-        *LINEAGE_COLUMNS,
-    )
+        F.col("_line").alias("_raw_line"), _reject_reason().alias("_reject_reason"), *LINEAGE_COLUMNS)
     return JsonLinesBatch(records=records, rejects=rejects)
+
+
+def _reject_reason() -> Column:
+    """Why a line of :func:`split_lines` is not a record: its flaw, else what kind of non-object it is."""
+    line = F.col("_line")
+    an_object = F.ltrim(line).startswith("{")
+    brackets = F.length(line) - F.length(F.regexp_replace(line, r"[\[{]", ""))
+    return (
+        F.when(F.col("_flaw").isNotNull(), F.col("_flaw"))
+        .when(an_object & F.col("_unterminated"),
+              F.lit("truncated last line: no line end and not a complete JSON object, so the file was probably still "
+                    "being written; a source must write to a dot- or underscore-named file and rename it when complete"))
+        .when(an_object & (brackets > MAX_NESTING),
+              F.lit(f"malformed JSON object: syntax error, truncated, or nested deeper than {MAX_NESTING:,} levels"))
+        .when(an_object, F.lit("malformed JSON object: syntax error or truncated line"))
+        .otherwise(F.lit("not a JSON object: each line must be one JSON object"))
+    )
 
 
 def _rescued(schema: T.StructType) -> Column:

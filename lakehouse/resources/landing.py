@@ -11,17 +11,19 @@ Example::
 
     landing = LandingZone(root="data/landing")
     landing.sales_files(["2025-01-01"])   # ['/abs/data/landing/sales/2025-01-01/part-0000.json', ...]
+    landing.vet(landing.sales_files(["2025-01-01"])).readable
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from lakehouse.ingest.incremental import LandedFile, list_landed
+from lakehouse.ingest.landing_files import Vetted, vet
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -33,7 +35,7 @@ class LandingZone(dg.ConfigurableResource):
         return Path(self.root) / "sales" / day
 
     def sales_files(self, days: Sequence[str]) -> list[str]:
-        """All sales JSON files of ``days``; fails naming every missing day folder."""
+        """Every visible ``*.json`` entry of the folders of ``days``; fails naming every missing day folder."""
         missing = [self.sales_folder(day) for day in days if not self.sales_folder(day).is_dir()]
         if missing:
             raise dg.Failure(
@@ -49,13 +51,19 @@ class LandingZone(dg.ConfigurableResource):
             )
         return [str(path) for day in days for path in sorted(self.sales_folder(day).glob("*.json")) if _visible(path)]
 
+    def vet(self, paths: Sequence[str]) -> Vetted:
+        """``paths`` split into readable, refused (with reasons) and vanished; see :mod:`lakehouse.ingest.landing_files`."""
+        return vet(paths, self.root)
+
     def cdc_files(self) -> list[LandedFile]:
         """The customer change-feed files landed so far, by name, with size and modification time."""
-        return list_landed(Path(self.root) / "customers_cdc")
+        return list_landed(Path(self.root) / "customers_cdc", zone=Path(self.root))
 
     def product_snapshot_files(self) -> list[str]:
-        """All daily product snapshots ``products/products_<day>.csv``, by day."""
-        return [f.path for f in list_landed(Path(self.root) / "products", "products_*.csv")]
+        """All daily product snapshots ``products/products_<day>.csv``, by day; fails naming a refused file."""
+        files = list_landed(Path(self.root) / "products", "products_*.csv", zone=Path(self.root))
+        _fail_on_refused(f.refused for f in files)
+        return [f.path for f in files]
 
     def clickstream_folder(self) -> str:
         """The folder clickstream files land in; fails naming it when it does not exist."""
@@ -74,8 +82,18 @@ class LandingZone(dg.ConfigurableResource):
                 description=f"Store reference file {path} has not landed. Ask the source to deliver stores/stores.csv.",
                 allow_retries=False,
             )
+        _fail_on_refused(r.reason for r in vet([str(path)], self.root).refused)
         return str(path)
 
 
+def _fail_on_refused(refusals: Iterable[str | None]) -> None:
+    """A reference file is read whole or not at all: one the landing zone refuses fails the run, naming it."""
+    reasons = [reason for reason in refusals if reason]
+    if reasons:
+        raise dg.Failure(description=" ".join(reasons) + " Replace the file with a plain UTF-8 CSV file.",
+                         allow_retries=False)
+
+
 def _visible(path: Path) -> bool:
-    return path.is_file() and not path.name.startswith((".", "_"))
+    """Not a dot- or underscore-named (in-flight) entry; links, directories and FIFOs too, for :meth:`LandingZone.vet`."""
+    return not path.name.startswith((".", "_"))

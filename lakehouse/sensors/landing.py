@@ -40,6 +40,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -160,6 +161,14 @@ def dump_cursor(cursor: Mapping[str, FolderState]) -> str:
     return json.dumps({"v": CURSOR_VERSION, "folders": folders}, separators=(",", ":"))
 
 
+def is_date(folder: str) -> bool:
+    """Whether a ``sales/`` subfolder is named after a calendar day (``2025-01-31``; not ``2025-13-45``)."""
+    try:
+        return bool(_DAY.match(folder)) and date.fromisoformat(folder).isoformat() == folder
+    except ValueError:
+        return False
+
+
 def is_day_partition(folder: str, partitions_def: dg.PartitionsDefinition) -> bool:
     """Whether a ``sales/`` subfolder is named after a partition key (today's becomes one tomorrow)."""
     return bool(_DAY.match(folder)) and partitions_def.has_partition_key(folder)
@@ -236,8 +245,13 @@ def build_landing_sensors(
             listing, load_cursor(context.cursor), accept=lambda day: is_day_partition(day, partitions_def)
         )
         ignored = sorted(day for day, names in listing.items() if names and day not in cursor)
-        if ignored:  # not a date, or not a partition (yet: today's folder becomes one at midnight UTC)
-            context.log.info(f"ignored sales/ folders that are not partition days: {', '.join(ignored[:20])}")
+        misnamed = [folder for folder in ignored if not is_date(folder)]
+        if misnamed:
+            context.log.warning(
+                f"sales/ folders that are not a day (YYYY-MM-DD), so their files are not read: {', '.join(misnamed[:20])} "
+                f"under {Path(landing.root) / SALES}. Move their files into the folder of the business day they hold.")
+        if not_yet := [folder for folder in ignored if is_date(folder)]:  # today's folder becomes a partition at midnight UTC
+            context.log.info(f"ignored sales/ folders that are not partition days: {', '.join(not_yet[:20])}")
         return _result(context, sales_run_requests(changes, partitions_def), cursor, SALES, changes)
 
     @dg.sensor(

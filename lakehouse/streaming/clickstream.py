@@ -42,11 +42,13 @@ Example::
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -54,7 +56,8 @@ from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.utils import is_remote
 
 from lakehouse import delta, tables
-from lakehouse.ingest.json_lines import file_texts, iso_timestamp, parse_json_lines, split_lines
+from lakehouse.ingest.json_lines import file_texts, iso_timestamp, parse_json_lines, split_lines, with_refused
+from lakehouse.ingest.landing_files import Refused, refusal
 
 CLICK_SCHEMA = tables.BRONZE_CLICKSTREAM.landed_schema("clickstream")
 DEFAULT_TRIGGER = {"availableNow": True}
@@ -271,34 +274,59 @@ def start_bronze_clickstream(
     return StreamRun(
         "bronze_clickstream",
         _starter(texts, checkpoint, trigger, output_mode="append"),
-        lambda batch, _batch_id: _write_bronze(batch, table, rejects),
+        lambda batch, _batch_id: _write_bronze(batch, table, rejects, source_dir),
     )
 
 
-def _write_bronze(texts: DataFrame, table: str, rejects: str) -> dict:
-    """One micro-batch of files: insert its new events and its rejects; return the batch's counts."""
+def _write_bronze(texts: DataFrame, table: str, rejects: str, source_dir: str) -> dict:
+    """One micro-batch of files: insert its new events and its rejects; return the batch's counts.
+
+    Spark's file source opens the files itself, so the landing zone's refusals
+    (:mod:`lakehouse.ingest.landing_files`) are applied here, to the batch's local files: the
+    lines of a refused file (a link out of ``source_dir``, compressed or binary data) are dropped
+    unstored and the file becomes one reject. Unlike a batch read, its content has been read
+    into the batch's memory by then; it is never written anywhere.
+    """
     spark = texts.sparkSession
     lines = split_lines(texts).persist()
     try:
-        seen = lines.agg(
-            F.count(F.lit(1)).alias("lines"),
-            F.count("_raw").alias("records"),
-            F.count_distinct("_source_file").alias("files"),
-        ).first()
-        assert seen is not None  # an aggregate without grouping has one row
-        batch = parse_json_lines(lines, CLICK_SCHEMA)
-        rejected = seen["lines"] - seen["records"]
-        counts = {"input_rows": seen["lines"], "files": seen["files"], "rejects": rejected, "records_new": 0}
-        if seen["records"]:
+        per_file = {row["_source_file"]: (row["lines"], row["records"]) for row in lines.groupBy("_source_file").agg(
+            F.count(F.lit(1)).alias("lines"), F.count("_raw").alias("records")).collect()}
+        refused = _refused(per_file, source_dir)
+        if refused:
+            lines = lines.where(~F.col("_source_file").isin(list(refused)))
+        kept = [counted for uri, counted in per_file.items() if uri not in refused]
+        read, records = sum(n for n, _ in kept), sum(r for _, r in kept)
+        batch = with_refused(spark, parse_json_lines(lines, CLICK_SCHEMA), list(refused.values()))
+        rejected = read - records + len(refused)
+        counts = {"input_rows": read + len(refused), "files": len(per_file), "rejects": rejected, "records_new": 0}
+        if records:
             events = _first_copies(_with_event_time(batch.records))
             dates = [row["event_date"] for row in events.select("event_date").distinct().collect()]
             counts["records_new"] = delta.insert_new(spark, table, events, on=_same_event(dates))
         if rejected:
             delta.insert_new(spark, rejects, batch.rejects, on=SAME_LINE)
-        counts["duplicates_dropped"] = seen["records"] - counts["records_new"]
+        counts["duplicates_dropped"] = records - counts["records_new"]
         return counts
     finally:
         lines.unpersist()
+
+
+def _refused(uris: Iterable[str], source_dir: str) -> dict[str, Refused]:
+    """``{file URI: refusal}`` for the local files among ``uris`` that the landing zone refuses."""
+    zone = Path(urlparse(source_dir).path).resolve()
+    refused = {}
+    for uri in uris:
+        if urlparse(uri).scheme not in ("", "file"):
+            continue
+        path = unquote(urlparse(uri).path)
+        try:
+            reason = refusal(path, zone)
+            if reason:
+                refused[uri] = Refused(path, reason, datetime.fromtimestamp(os.lstat(path).st_mtime, UTC))
+        except FileNotFoundError:  # gone since Spark read it: its lines are kept
+            continue
+    return refused
 
 
 def _with_event_time(records: DataFrame) -> DataFrame:

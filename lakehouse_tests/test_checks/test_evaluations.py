@@ -33,7 +33,7 @@ def test_a_day_with_nothing_anywhere_reconciles():
 def test_landed_lines_counts_non_blank_lines_like_bronze(tmp_path):
     path = tmp_path / "f.json"
     path.write_bytes(b'{"a": 1}\n\n  \t\n{"a": 2}\r\ngarbage\n')
-    assert ev.landed_lines({"d": [str(path)]}) == {"d": 3}
+    assert ev.landed_lines({"d": [str(path)]}, tmp_path) == {"d": 3}
 
 
 def test_distinct_sales_counts_resent_copies_once_and_each_null_id(spark):

@@ -17,6 +17,7 @@ from lakehouse.sensors.landing import (
     build_landing_sensors,
     contiguous_ranges,
     dump_cursor,
+    is_date,
     list_files,
     load_cursor,
     new_files,
@@ -172,6 +173,18 @@ def test_non_date_folders_temporary_files_and_unknown_days_are_ignored(tmp_path)
     assert set(load_cursor(result.cursor)) == {day(2)}
     land(tmp_path, f"sales/{day(2)}", ".part-0003.json")  # still being written
     assert tick(tmp_path, cursor=result.cursor).run_requests == []
+
+
+def test_a_day_folder_whose_name_is_not_a_date_is_named_in_a_warning(tmp_path, capfd):
+    land(tmp_path, f"sales/{day(2)}", "part-0000.json")
+    land(tmp_path, "sales/2025-13-45", "part-0000.json")
+    land(tmp_path, "sales/2999-01-01", "part-0000.json")  # a date, not a partition yet: no warning
+    result = tick(tmp_path)
+    assert summary(result) == [(day(2), 1)]
+    warnings = [line for line in capfd.readouterr().err.splitlines() if " - dagster - WARNING - " in line]
+    assert len(warnings) == 1 and "2025-13-45" in warnings[0] and "2999-01-01" not in warnings[0]
+    assert "not a day (YYYY-MM-DD)" in warnings[0] and str(tmp_path / "sales") in warnings[0]
+    assert is_date("2025-02-28") and not is_date("2025-02-30") and not is_date("2025-13-45") and not is_date("tmp")
 
 
 def test_a_day_that_is_not_a_partition_yet_is_requested_once_it_is(tmp_path):
