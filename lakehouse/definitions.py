@@ -23,7 +23,7 @@ from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
 from lakehouse.sensors.erasure import build_erasure_sensor
 from lakehouse.sensors.landing import build_landing_sensors
-from lakehouse.settings import REMOTE_VARIABLE, LakehouseSettings
+from lakehouse.settings import REMOTE_VARIABLE, WEBHOOK_VARIABLE, LakehouseSettings
 
 
 def serial_tags(name: str) -> dict[str, str]:
@@ -123,7 +123,9 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
             build_erasure_sensor(job[ERASURE_JOB.name], running=settings.landing_sensors),
         ],
         resources={
-            "alerts": AlertWebhook(url=settings.alert_webhook_url, ui_url=settings.ui_url),
+            # A webhook URL is a credential (Slack's carries its token): the UI's resource page shows the variable's name.
+            "alerts": AlertWebhook(url=dg.EnvVar(WEBHOOK_VARIABLE) if settings.alert_webhook_url else "",
+                                   ui_url=settings.ui_url),
             "spark": spark,
             "landing": LandingZone(root=str(settings.landing)),
             "streams": Streams(checkpoints=str(settings.checkpoints), watermark=settings.clickstream_watermark),

@@ -28,6 +28,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_START_DATE = "2025-01-01"
 REMOTE_VARIABLE = "LAKEHOUSE_SPARK_REMOTE"
+WEBHOOK_VARIABLE = "LAKEHOUSE_ALERT_WEBHOOK_URL"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class LakehouseSettings:
             spark_remote=env.get(REMOTE_VARIABLE, "").strip(),
             jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
             spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
-            alert_webhook_url=env.get("LAKEHOUSE_ALERT_WEBHOOK_URL", ""),
+            alert_webhook_url=env.get(WEBHOOK_VARIABLE, ""),
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
             clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
             landing_sensors=env.get("LAKEHOUSE_LANDING_SENSORS", "on").strip().lower() not in ("off", "0", "false", "no"),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.remote_representation.external_data import RepositorySnap
+from dagster._serdes import serialize_value
 
 from lakehouse import tables
 from lakehouse.definitions import build_definitions
@@ -100,6 +102,21 @@ def test_a_spark_connect_url_comes_from_the_environment_and_its_token_stays_out_
     assert plain["spark"].remote == "sc://127.0.0.1:15002"
     assert isinstance(with_token["spark"].remote, dg.EnvVar) and with_token["spark"].remote.env_var_name == "LAKEHOUSE_SPARK_REMOTE"
     assert LakehouseSettings.from_env({}).spark_remote == ""
+
+
+def test_secrets_stay_out_of_what_the_ui_is_sent(monkeypatch):
+    """The repository snapshot (what dagster dev sends the UI) names the variables of the webhook URL and a Connect token."""
+    webhook, remote = "https://hooks.example/T000/B000/webhook-secret", "sc://spark.example:443/;token=connect-secret"
+    for name, value in (("LAKEHOUSE_ALERT_WEBHOOK_URL", webhook), ("LAKEHOUSE_SPARK_REMOTE", remote),
+                        ("LAKEHOUSE_PII_KEY", "pii-key-secret")):
+        monkeypatch.setenv(name, value)
+    defs = build_definitions(LakehouseSettings.from_env(dict(os.environ)))
+    snapshot = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "LAKEHOUSE_ALERT_WEBHOOK_URL" in snapshot and "LAKEHOUSE_SPARK_REMOTE" in snapshot
+    for secret in ("webhook-secret", "connect-secret", "pii-key-secret"):
+        assert secret not in snapshot, secret
+    resources = defs.resources or {}
+    assert resources["alerts"].url.env_var_name == "LAKEHOUSE_ALERT_WEBHOOK_URL"
 
 
 def test_malformed_spark_conf_fails_at_load_naming_the_variable():

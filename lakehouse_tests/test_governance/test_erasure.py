@@ -22,6 +22,7 @@ from typing import cast
 import dagster as dg
 import deltalake
 import pytest
+from dagster._serdes import serialize_value
 from deltalake import QueryBuilder
 
 from lakehouse import tables
@@ -252,3 +253,16 @@ def test_without_the_key_a_nonempty_suppression_list_fails_naming_the_variable(l
     monkeypatch.delenv("LAKEHOUSE_PII_KEY", raising=False)
     with pytest.raises(dg.Failure, match="LAKEHOUSE_PII_KEY"):
         Suppression.load(runner.spark, runner.path("governance/erasure_log"), PiiKey(), "the change-feed ingestion")
+
+
+def test_the_pii_key_and_the_erased_email_are_in_no_event_log_run_config_tag_or_delta_commit(lake):
+    """Secrets and personal data stay out of what Dagster stores and shows: every event, run config and tag of the runs."""
+    runner, ran = lake
+    stored = []
+    for run in runner.instance.get_runs():
+        stored += [serialize_value(run.run_config), serialize_value(run.tags)]
+        stored += [serialize_value(event) for event in runner.instance.all_logs(run.run_id)]
+    commits = [p.read_text() for p in runner.settings.warehouse.glob("*/*/_delta_log/*.json")]
+    assert len(stored) > 100 and commits
+    for text in stored + commits:
+        assert KEY not in text and ran["email"][ran["a"]] not in text

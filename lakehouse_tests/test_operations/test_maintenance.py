@@ -146,6 +146,9 @@ def test_an_unknown_table_fails_before_touching_anything_naming_the_known_ones(l
     message = failure(result)
     assert "Unknown table(s) ['gold.dayly_sales']; nothing was touched" in message
     assert all(t.name in message for t in tables.TABLES.values())
+    injected = lakehouse.run("table_maintenance", {"tables": ["gold.daily_sales; VACUUM silver.sales RETAIN 0 HOURS"]},
+                             raise_on_error=False)
+    assert not injected.success and "Unknown table(s)" in failure(injected)
     assert delta.latest_version(lakehouse.spark, path) == version
 
 

@@ -94,6 +94,10 @@ def test_restore_refuses_unknown_tables_versions_outside_the_history_and_incompl
         return failure(result)
 
     assert "Unknown table(s) ['gold.daily_sale']" in refused({"table": "gold.daily_sale", "version": 1})
+    # Injection attempts: a name is looked up in the registry and a timestamp parsed, before any SQL is built.
+    assert "Unknown table(s)" in refused({"table": "gold.daily_sales; DROP TABLE silver.sales --", "version": 1})
+    assert "Unknown table(s)" in refused({"table": "gold.daily_sales` TO VERSION AS OF 0 --", "version": 1})
+    assert "not ISO-8601" in refused({"table": "gold.daily_sales", "timestamp": "2025-01-01' OR '1'='1"})
     assert "silver.sales" in refused({"table": "gold.daily_sale", "version": 1})  # the known names are listed
     assert f"has no version 99; its history holds 0..{version}" in refused({"table": "gold.daily_sales", "version": 99})
     assert "did not exist yet" in refused({"table": "gold.daily_sales", "timestamp": "2020-01-01T00:00:00Z"})
