@@ -19,14 +19,14 @@ for candidate in ${PYTHON_BIN:-} python3.11 python3.12 python3; do
 done
 [ -n "$PYTHON" ] || die "Python 3.11 or 3.12 is required (set PYTHON_BIN=/path/to/python3.11)."
 
-# --- Java 17+ (Spark 4 runs on the JVM) ---------------------------------------------
+# --- Java 17+ (Spark 4 runs on the JVM; the crash tests compile a Delta log store with javac) ---
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
-if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
+if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing a Java 17 runtime with apt-get"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    say "installing a Java 17 JDK with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
   else
-    die "Java 17 or newer is required by Spark 4: install a JDK/JRE 17+ (e.g. 'apt-get install openjdk-17-jre-headless' or 'brew install openjdk@17') and make 'java' available on PATH."
+    die "A Java 17+ JDK is required (Spark 4 runs on it; the tests compile with javac): install one (e.g. 'apt-get install openjdk-17-jdk-headless' or 'brew install openjdk@17') and put 'java' and 'javac' on PATH."
   fi
 fi
 

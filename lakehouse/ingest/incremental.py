@@ -16,8 +16,9 @@ Writes, in this order, each idempotent so that a run killed half-way can simply 
 A file the landing zone refuses (see :mod:`lakehouse.ingest.landing_files`) is never opened: it
 is one reject (``_source_line`` 0) and is logged with one line and one reject.
 
-A crash after step 1 re-reads those files on the next run: their events are then counted as
-duplicates in the log, and the table is unchanged. Files are identified by path; the landing
+A crash after step 1 re-reads those files on the next run: the table is unchanged, and their
+events, stored by that very file and line, count as the file's new rows, so the log ends as
+after an uninterrupted run. Files are identified by path; the landing
 contract says a file is never modified after it lands.
 
 **Suppressed customers.** With a ``suppression`` (:class:`lakehouse.governance.suppression.Suppression`:
@@ -145,10 +146,14 @@ def ingest_new_files(
     first_copies = _first_copies(records, keys)
     existing = delta.read(spark, table)
     new = first_copies.alias("s").join(existing.alias("t"), F.expr(_same_event(keys)), "left_anti").persist()
+    # Events this very file and line already stored (a run killed between step 1 and step 3) are its own new
+    # events, not duplicates: the log then reads as if the run had not been interrupted.
+    stored_by_it = first_copies.alias("s").join(existing.alias("t"), F.expr(f"{_same_event(keys)} AND {SAME_LINE}"),
+                                                "left_semi")
 
     per_file = _counts_by_file(
         lines=batch.records.unionByName(batch.rejects, allowMissingColumns=True),
-        records=batch.records, rejects=batch.rejects, new=new, **dropped,
+        records=batch.records, rejects=batch.rejects, new=new.unionByName(stored_by_it), **dropped,
     )
     if pending:
         delta.insert_new(spark, table, new, on=_same_event(keys))
