@@ -19,8 +19,10 @@ import org.apache.hadoop.fs.Path;
  * commit's operation, e.g. {@code WRITE}, {@code MERGE}, {@code OPTIMIZE}, {@code VACUUM END},
  * {@code DELETE}) and {@code LAKEHOUSE_BLOCK_MARKER} (a file path), the first matching commit
  * creates the marker file and never returns: the process is then killed by the test, after the
- * operation's files were written and before its commit, deterministically. Every other commit
- * is written as by Delta's default {@link HDFSLogStore}.
+ * operation's files were written and before its commit, deterministically. With
+ * {@code LAKEHOUSE_BLOCK_RELEASE} (a file path) as well, the commit goes ahead once that file
+ * exists: another writer can commit in between, at a chosen moment. Every other commit is written
+ * as by Delta's default {@link HDFSLogStore}.
  *
  * <p>Used only by the test suite, with {@code spark.delta.logStore.file.impl=lakehouse.faults.BlockingLogStore}.
  */
@@ -35,11 +37,12 @@ public class BlockingLogStore extends HDFSLogStore {
     actions.forEachRemaining(lines::add);
     if (blocks(path, lines)) {
       Files.writeString(Paths.get(System.getenv("LAKEHOUSE_BLOCK_MARKER")), path.toString());
-      while (true) {
+      String release = System.getenv("LAKEHOUSE_BLOCK_RELEASE");
+      while (release == null || !Files.exists(Paths.get(release))) {
         try {
-          Thread.sleep(60_000);
+          Thread.sleep(100);
         } catch (InterruptedException ignored) {
-          // blocked for good: only a kill ends this commit
+          // blocked until the release file appears, or for good: then only a kill ends this commit
         }
       }
     }
