@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -350,12 +351,28 @@ def create_table(spark: SparkSession, table: Table, path: str | Path) -> bool:
     # of its own (about 0.6 s; 2.4 s for silver/sales' four). Delta enforces them on every later write.
     properties = _properties_sql(
         {**table.properties, **{f"delta.constraints.{name}": expr for name, expr in table.constraints.items()}})
-    spark.sql(
-        f"CREATE TABLE IF NOT EXISTS {sql_path(path)} ({columns}) USING DELTA{layout}"
-        f" COMMENT '{_sql_string(table.description)}'" + (f" TBLPROPERTIES ({properties})" if properties else "")
-    )
+    try:
+        spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {sql_path(path)} ({columns}) USING DELTA{layout}"
+            f" COMMENT '{_sql_string(table.description)}'" + (f" TBLPROPERTIES ({properties})" if properties else "")
+        )
+    except PySparkException as error:
+        # Another process is creating the same table this moment: its _delta_log exists, its first commit not yet.
+        if error.getCondition() != "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION" or not _created_meanwhile(spark, path):
+            raise
+        return False
     # A writer that created it meanwhile (IF NOT EXISTS) did so from the same declaration: nothing to align.
     return True
+
+
+def _created_meanwhile(spark: SparkSession, path: str | Path, seconds: float = 30) -> bool:
+    """Whether a Delta table appears at ``path`` within ``seconds`` (a concurrent writer finishing its creation)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if exists(spark, path):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str]:

@@ -24,6 +24,7 @@ from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import SMALL_DATA_CONF
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
+from lakehouse_tests.test_e2e.processes import listening_addresses
 
 DAY = "2026-11-01"
 SALES_ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
@@ -79,6 +80,11 @@ def test_an_unreachable_server_fails_naming_the_url_and_the_fix():
 
 def test_probe_answers_once_the_server_is_ready(connect_server):
     probe(connect_server.url)  # raises if not
+
+
+def test_the_server_listens_on_loopback_only(connect_server):
+    port = int(connect_server.url.removeprefix("sc://").split("/")[0].split(":")[1])
+    assert listening_addresses(port) == {"127.0.0.1"}
 
 
 def test_server_command_runs_connect_with_the_delta_jars_and_the_lakehouse_settings():

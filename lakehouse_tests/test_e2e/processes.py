@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shlex
 import signal
@@ -49,7 +50,7 @@ class Tree:
 
 def make_dev_recipe(port: int) -> list[str]:
     """The command ``make dev`` runs for this port (``make -n`` prints it, after setup's, without running either)."""
-    printed = subprocess.run(["make", "-n", "--no-print-directory", "dev", "HOST=127.0.0.1", f"PORT={port}"],
+    printed = subprocess.run(["make", "-n", "--no-print-directory", "dev", f"PORT={port}"],  # HOST: the Makefile's default
                              cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
     return shlex.split(printed.strip().splitlines()[-1])
 
@@ -82,3 +83,19 @@ def _command(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return "?"
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            for line in list(lines)[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port and len(address) == width:
+                    raw = bytes.fromhex(address)
+                    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # little-endian 32-bit words
+                    ip = ipaddress.ip_address(words)
+                    found.add(str(getattr(ip, "ipv4_mapped", None) or ip))  # ::ffff:127.0.0.1 is 127.0.0.1
+    return found

@@ -35,7 +35,7 @@ from lakehouse.generator.cli import days_ending_yesterday
 from lakehouse.home import prepare_home
 from lakehouse.settings import PROJECT_ROOT
 from lakehouse_tests.test_e2e.dagster_ui import LOCATION, RUNS_QUERY, DagsterUI, free_port
-from lakehouse_tests.test_e2e.processes import Tree, make_dev_recipe, port_taken
+from lakehouse_tests.test_e2e.processes import Tree, listening_addresses, make_dev_recipe, port_taken
 
 pytestmark = pytest.mark.e2e
 
@@ -165,6 +165,11 @@ def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
         dev.tree.update()
         _stop(process)
         dev.tree.kill()  # whatever failed, leave no server or JVM behind
+
+
+def test_make_dev_listens_on_loopback_only_by_default(dagster_dev):
+    """The recipe is `make dev` without HOST: the UI is reachable from this machine only (`HOST=0.0.0.0` opens it)."""
+    assert listening_addresses(dagster_dev.port) == {"127.0.0.1"}
 
 
 def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):

@@ -23,6 +23,8 @@ from lakehouse.generator import generate_landing_zone
 from lakehouse.settings import PROJECT_ROOT
 from lakehouse_tests.conftest import TEST_SPARK_CONF
 
+pytestmark = pytest.mark.faults
+
 ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
 DAYS = ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
 CONFLICT = "conflicted with another writer"

@@ -13,7 +13,8 @@ test waits for the marker and kills the process group (Python and JVM). Then:
 One lakehouse is built once (two sales days, the customer dimension); the scenarios then run in
 order on it: a partition overwrite, the change-feed ingestion's file-log MERGE (after its events
 committed) and then the SCD2 MERGE (two kills in a row, one re-run), OPTIMIZE, VACUUM (between
-its deletions and ``VACUUM END``) and an erasure.
+its deletions and ``VACUUM END``), an OPTIMIZE committing while an SCD2 MERGE waits to commit (held,
+not killed), and an erasure (last: its purge rewrites the dimension into one file).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import TEST_SPARK_CONF
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
+
+pytestmark = pytest.mark.faults
 
 DAYS = ["2025-01-01", "2025-01-02"]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -197,25 +200,6 @@ def test_vacuum_killed_between_its_deletions_and_its_end_commit_leaves_the_table
     assert "VACUUM END" in [c.operation for c in delta.history(lake.spark, lake.path("silver/sales"))]
 
 
-def test_an_erasure_killed_before_its_delete_merge_commits_reruns_to_the_same_tables(lake):
-    requests = lake.settings.landing / "erasure_requests"
-    requests.mkdir(exist_ok=True)
-    request = requests / "crash.json"
-    request.write_text(json.dumps({"request_id": "REQ-CRASH", "customer_id": 3, "requested_at": "2025-01-05T10:00:00Z"}) + "\n")
-    config = {"files": [str(request)]}
-    reference = lake.copy("reference-erasure")
-    assert reference.runner.run("gdpr_erasure", config).success
-    before, version = lake.rows("silver/dim_customer"), lake.version("silver/dim_customer")
-    (lake.root / "erasure.yaml").write_text(json.dumps(config))
-    lake.kill_at_commit(["job", "execute", *DEFINITIONS, "-j", "gdpr_erasure", "-c", str(lake.root / "erasure.yaml")],
-                        "silver/dim_customer", "MERGE")
-    assert lake.version("silver/dim_customer") == version and lake.rows("silver/dim_customer") == before
-    assert lake.runner.run("gdpr_erasure", config).success
-    for key in ("silver/dim_customer", "bronze/customers_cdc"):
-        assert lake.rows(key) == reference.rows(key), key
-    assert lake.runner.table("silver/dim_customer").where("customer_id = 3").count() == 0
-
-
 def _log(lake: Lake) -> list[tuple]:
     """The file log without its run id and time: which files, with which counts."""
     rows = lake.runner.table("bronze/customers_cdc_files").collect()
@@ -230,6 +214,7 @@ def test_an_optimize_committing_while_a_customer_dimension_merge_is_about_to_com
     commits or fails naming the conflict; after a re-run of what failed, the dimension equals an
     uninterrupted run's and the OPTIMIZE is in its history.
     """
+    assert delta.detail(lake.spark, lake.path("silver/dim_customer")).num_files > 1  # something for OPTIMIZE to compact
     land_changes(lake, "cdc-concurrent.json", 3_000_000)
     reference = lake.copy("reference-concurrent")
     assert reference.runner.run("customer_dimension").success
@@ -252,3 +237,22 @@ def test_an_optimize_committing_while_a_customer_dimension_merge_is_about_to_com
         assert lake.runner.run("customer_dimension").success
     assert lake.rows("silver/dim_customer") == reference.rows("silver/dim_customer")
     assert optimized, "the dimension had nothing to compact: the test did not make two writers meet"
+
+
+def test_an_erasure_killed_before_its_delete_merge_commits_reruns_to_the_same_tables(lake):
+    requests = lake.settings.landing / "erasure_requests"
+    requests.mkdir(exist_ok=True)
+    request = requests / "crash.json"
+    request.write_text(json.dumps({"request_id": "REQ-CRASH", "customer_id": 3, "requested_at": "2025-01-05T10:00:00Z"}) + "\n")
+    config = {"files": [str(request)]}
+    reference = lake.copy("reference-erasure")
+    assert reference.runner.run("gdpr_erasure", config).success
+    before, version = lake.rows("silver/dim_customer"), lake.version("silver/dim_customer")
+    (lake.root / "erasure.yaml").write_text(json.dumps(config))
+    lake.kill_at_commit(["job", "execute", *DEFINITIONS, "-j", "gdpr_erasure", "-c", str(lake.root / "erasure.yaml")],
+                        "silver/dim_customer", "MERGE")
+    assert lake.version("silver/dim_customer") == version and lake.rows("silver/dim_customer") == before
+    assert lake.runner.run("gdpr_erasure", config).success
+    for key in ("silver/dim_customer", "bronze/customers_cdc"):
+        assert lake.rows(key) == reference.rows(key), key
+    assert lake.runner.table("silver/dim_customer").where("customer_id = 3").count() == 0

@@ -29,6 +29,8 @@ from lakehouse.settings import LakehouseSettings
 from lakehouse.streaming import run_bronze_clickstream
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 
+pytestmark = pytest.mark.faults
+
 DAY, TINY_DAY = "2025-01-01", "2025-01-02"
 TINY_FILES = 10_000
 

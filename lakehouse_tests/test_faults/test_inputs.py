@@ -7,6 +7,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from lakehouse.definitions import build_definitions
 from lakehouse.settings import LakehouseSettings
 
+pytestmark = pytest.mark.faults
+
 INJECTED = "2025-01-02' OR '1'='1"
 
 

@@ -77,3 +77,6 @@ def test_versions_and_timestamps_resolve_to_versions(spark, tmp_path):
         delta.version_at(spark, path, "2000-01-01T00:00:00Z")
     with pytest.raises(ValueError, match="has no version 7"):
         delta.version_at(spark, path, "7")
+    # A run tag is user input: an injection attempt is neither a version nor a timestamp, and never reaches SQL.
+    with pytest.raises(ValueError, match="neither a version number nor an ISO-8601 timestamp"):
+        delta.version_at(spark, path, "1; DROP TABLE silver.sales")
