@@ -48,7 +48,6 @@ from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -56,7 +55,7 @@ from pyspark.sql import types as T
 
 from lakehouse import delta
 from lakehouse.ingest.json_lines import read_json_lines, with_refused
-from lakehouse.ingest.landing_files import Refused, refusal
+from lakehouse.ingest.landing_files import Refused, local_path, refusal
 
 if TYPE_CHECKING:  # governance builds on ingestion's tables, not the reverse
     from lakehouse.governance.suppression import Suppression
@@ -200,9 +199,8 @@ def _counts_by_file(**frames: DataFrame) -> dict[str, dict[str, int]]:
 
 
 def _local_path(uri: str) -> str:
-    """``file:/a/b%20c.json`` (as Spark reports a file) -> ``/a/b c.json``."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme in ("", "file") else uri
+    """A file's key in the counts: its local path, or the URI of a file that is not local."""
+    return local_path(uri) or uri
 
 
 def _duplicates(counts: dict[str, int]) -> int:

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 SNIFF_BYTES = 8192
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -147,8 +148,14 @@ def landed_units(path: str, root: str | os.PathLike) -> int:
     return sum(1 for line in data.split(b"\n") if line.strip(JAVA_WHITESPACE))
 
 
+def local_path(uri: str) -> str | None:
+    """The local path of a file URI as Spark reports it (``file:/a/b%20c.json`` -> ``/a/b c.json``); None if not local."""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("", "file") else None
+
+
 def source_uri(path: str) -> str:
-    """``path`` as Spark names a local file in ``_metadata.file_path`` (``file:/a/b%20c.json``)."""
+    """``path`` as Spark names a local file in ``_metadata.file_path`` (``file:/a/b%20c.json``); see :func:`local_path`."""
     quoted = "".join(_URI_ESCAPES.get(char, char) for char in os.path.abspath(path))
     return f"file:{quoted}"
 

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -57,7 +57,7 @@ from pyspark.sql.utils import is_remote
 
 from lakehouse import delta, tables
 from lakehouse.ingest.json_lines import file_texts, iso_timestamp, parse_json_lines, split_lines, with_refused
-from lakehouse.ingest.landing_files import Refused, refusal
+from lakehouse.ingest.landing_files import Refused, local_path, refusal
 
 CLICK_SCHEMA = tables.BRONZE_CLICKSTREAM.landed_schema("clickstream")
 DEFAULT_TRIGGER = {"availableNow": True}
@@ -317,9 +317,9 @@ def _refused(uris: Iterable[str], source_dir: str) -> dict[str, Refused]:
     zone = Path(urlparse(source_dir).path).resolve()
     refused = {}
     for uri in uris:
-        if urlparse(uri).scheme not in ("", "file"):
+        path = local_path(uri)
+        if path is None:
             continue
-        path = unquote(urlparse(uri).path)
         try:
             reason = refusal(path, zone)
             if reason:
