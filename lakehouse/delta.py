@@ -168,8 +168,36 @@ def tracked(spark: SparkSession, *paths: str, **user_metadata: object) -> Iterat
     """
     write = TrackedWrite(spark, paths, user_metadata)
     with _session_conf(spark, {USER_METADATA_CONF: write.user_metadata}):
-        yield write
+        try:
+            yield write
+        except Exception as error:
+            if DISK_FULL not in str(error):
+                raise
+            raise DiskFull(_disk_full_message(spark, write)) from error
     write.collect()
+
+
+DISK_FULL = "No space left on device"  # ENOSPC, as the JVM words it (a task's data file, or the commit file)
+
+
+class DiskFull(Exception):
+    """A write ran out of space where its table lives; the table is at its last committed version."""
+
+
+def _disk_full_message(spark: SparkSession, write: TrackedWrite) -> str:
+    states = []
+    for path, before in write.before.items():
+        now = latest_version(spark, path)
+        if now == before:
+            states.append(f"{path} is unchanged at version {before}" if before is not None else f"{path} was not created")
+        else:
+            states.append(f"{path} went from version {before} to {now} before the disk filled")
+    return (
+        f"The disk ran out of space ({DISK_FULL}) during this write, so it was not committed: {'; '.join(states)}. "
+        "Readers see the last committed version; the data files the failed write left behind belong to no version; "
+        "VACUUM (job table_maintenance) removes them once past the retention. Free space, or move LAKEHOUSE_WAREHOUSE "
+        "to a larger disk, then re-run the same partitions or job."
+    )
 
 
 @contextmanager
@@ -249,8 +277,20 @@ def commits_of(spark: SparkSession, path: str | Path, token: str, since_version:
     newest = latest_version(spark, path)
     if newest is None or (since_version is not None and newest <= since_version):
         return []
-    limit = None if since_version is None else newest - since_version
-    stamped = [c for c in history(spark, path, limit) if c.user_metadata.get(WRITE_TOKEN) == token]
+    if since_version is None:
+        commits = history(spark, path)
+    else:
+        # Other writers may commit between the listing above and the history read: read further back until the
+        # commit after since_version is among those read (with LIMIT newest - since_version alone, a concurrent
+        # commit pushed this write's own commit out of the window; found by the concurrent-writers test).
+        limit = newest - since_version
+        while True:
+            commits = history(spark, path, limit)
+            if len(commits) < limit or commits[-1].version <= since_version + 1:
+                break
+            limit *= 2
+    stamped = [c for c in commits
+               if c.user_metadata.get(WRITE_TOKEN) == token and (since_version is None or c.version > since_version)]
     return sorted(stamped, key=lambda c: c.version)
 
 
@@ -356,9 +396,11 @@ def create_table(spark: SparkSession, table: Table, path: str | Path) -> bool:
             f"CREATE TABLE IF NOT EXISTS {sql_path(path)} ({columns}) USING DELTA{layout}"
             f" COMMENT '{_sql_string(table.description)}'" + (f" TBLPROPERTIES ({properties})" if properties else "")
         )
-    except PySparkException as error:
-        # Another process is creating the same table this moment: its _delta_log exists, its first commit not yet.
-        if error.getCondition() != "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION" or not _created_meanwhile(spark, path):
+    except Exception as error:  # PySparkException, or py4j's Py4JJavaError for Delta's conflicts (see is_conflict)
+        # Another process is creating the same table this moment: its _delta_log exists and its first commit is on
+        # its way (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION), or landed first (a ProtocolChangedException).
+        meanwhile = error_condition(error) == "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION" or is_conflict(error)
+        if not meanwhile or not _created_meanwhile(spark, path):
             raise
         return False
     # A writer that created it meanwhile (IF NOT EXISTS) did so from the same declaration: nothing to align.
@@ -703,12 +745,50 @@ CONFLICTS = frozenset({
 })
 
 
+# Delta's conflict exceptions, by class name (io.delta.exceptions in the JVM, delta.exceptions in Python).
+CONFLICT_CLASSES = frozenset({
+    "ConcurrentAppendException", "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException", "ConcurrentWriteException", "MetadataChangedException",
+    "ProtocolChangedException", "DeltaConcurrentModificationException",
+})
+
+
 def is_conflict(error: Exception) -> bool:
-    """Whether ``error`` is a Delta write conflict with a concurrent writer (safe to retry an idempotent write)."""
-    condition = error.getCondition() if isinstance(error, PySparkException) else None
-    if condition:
-        return condition.split(".")[0] in CONFLICTS
-    return "ConcurrentModificationException" in str(error) or "Concurrent" in type(error).__name__
+    """Whether ``error`` is a Delta write conflict with a concurrent writer (safe to retry an idempotent write).
+
+    Over Spark Connect the error is a ``PySparkException`` carrying its condition. Embedded, Delta's conflicts
+    (``io.delta.exceptions.ConcurrentAppendException`` and kin, all ``java.util.ConcurrentModificationException``s)
+    are not among the JVM errors PySpark converts: they arrive as py4j's ``Py4JJavaError`` (or as
+    ``delta.exceptions``' classes where that module was imported), with the Java exception attached.
+    """
+    condition = error_condition(error)
+    if condition and condition.split(".")[0] in CONFLICTS:
+        return True
+    if type(error).__module__.startswith("delta.exceptions") and type(error).__name__ in CONFLICT_CLASSES:
+        return True
+    java = getattr(error, "java_exception", None)
+    return java is not None and _java_subclass_of(java, "java.util.ConcurrentModificationException")
+
+
+def error_condition(error: BaseException) -> str | None:
+    """The Spark/Delta error condition of ``error`` (``DELTA_CONCURRENT_APPEND.WITH_PARTITION_HINT``), or None."""
+    if isinstance(error, PySparkException) and error.getCondition():
+        return error.getCondition()
+    found = re.search(r"\[((?:DELTA|SPARK)_[A-Z0-9_]+(?:\.[A-Z0-9_]+)*)\]", str(error))
+    return found.group(1) if found else None
+
+
+def _java_subclass_of(java_object, class_name: str) -> bool:
+    """Whether a py4j-proxied Java object's class is ``class_name`` or extends it."""
+    try:
+        cls = java_object.getClass()
+        while cls is not None:
+            if cls.getName() == class_name:
+                return True
+            cls = cls.getSuperclass()
+    except Exception:  # not a Java object after all, or the gateway is gone
+        return False
+    return False
 
 
 @contextmanager

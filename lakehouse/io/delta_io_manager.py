@@ -91,6 +91,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                 return write.result
             except Exception as error:  # py4j-wrapped (embedded) or PySparkException (Connect)
                 where = f" partitions {predicate}" if predicate else ""
+                if isinstance(error, delta.DiskFull):
+                    raise dg.Failure(description=f"Writing {table.name}{where} failed. {error}", allow_retries=False) from error
                 if not delta.is_conflict(error):
                     raise dg.Failure(
                         description=(

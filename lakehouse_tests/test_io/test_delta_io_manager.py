@@ -5,8 +5,10 @@ from datetime import date
 import dagster as dg
 import pytest
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import functions as F
 
+from lakehouse import delta as delta_module
 from lakehouse import tables
 from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
@@ -151,3 +153,23 @@ def test_materializations_carry_the_metadata_the_ui_renders(tmp_path, instance):
     assert isinstance(files_written, int) and files_written >= 1 and isinstance(bytes_written, int) and bytes_written > 0
     assert metadata["rows_per_partition"].value == {"2025-01-01": 3, "2025-01-02": 3}
 
+
+
+@pytest.mark.parametrize(("exception", "conflict"), [
+    ("io.delta.exceptions.ConcurrentAppendException", True),
+    ("io.delta.exceptions.ConcurrentDeleteReadException", True),
+    ("io.delta.exceptions.ProtocolChangedException", True),
+    ("io.delta.exceptions.MetadataChangedException", True),
+    ("java.lang.IllegalStateException", False),
+])
+def test_delta_conflicts_thrown_by_the_jvm_are_told_apart_from_other_errors(spark, exception, conflict):
+    # The IO manager and OPTIMIZE retry only what this recognizes. A Delta conflict reaches Python converted to
+    # delta.exceptions' classes once that module is imported (here by delta.tables), and as py4j's plain
+    # Py4JJavaError in the product's runs, which never import it: both forms, from an exception made in the JVM.
+    jvm = spark.sparkContext._jvm
+    thrown = getattr(jvm, exception)("a concurrent writer committed first")
+    with pytest.raises(Exception) as raised:  # any class: what comes out is the point
+        jvm.scala.util.Failure(thrown).get()  # thrown in the JVM, converted on its way out
+    unconverted = Py4JJavaError("An error occurred while calling o42.save.\n", thrown)
+    assert delta_module.is_conflict(raised.value) is conflict
+    assert delta_module.is_conflict(unconverted) is conflict

@@ -80,3 +80,17 @@ def test_versions_and_timestamps_resolve_to_versions(spark, tmp_path):
     # A run tag is user input: an injection attempt is neither a version nor a timestamp, and never reaches SQL.
     with pytest.raises(ValueError, match="neither a version number nor an ISO-8601 timestamp"):
         delta.version_at(spark, path, "1; DROP TABLE silver.sales")
+
+
+def test_a_write_finds_its_own_commit_when_others_committed_since_the_log_was_listed(spark, tmp_path, monkeypatch):
+    # The race the concurrent-writers test met: the log is listed (newest: this write's version 1), another writer
+    # commits versions 2 and 3, then the history is read. The listing is pinned at 1 to make that order certain.
+    path = str(tmp_path / "t")
+    spark.range(1).write.format("delta").save(path)
+    with delta.tracked(spark, path) as write:
+        spark.range(2).write.format("delta").mode("overwrite").save(path)
+    assert [c.version for c in write.result.commits] == [1]
+    for n in (3, 4):
+        spark.range(n).write.format("delta").mode("overwrite").save(path)
+    monkeypatch.setattr(delta, "latest_version", lambda *_: 1)
+    assert [c.version for c in delta.commits_of(spark, path, write.token, since_version=0)] == [1]
