@@ -4,7 +4,8 @@ The payload is Slack-compatible JSON (``{"text": ...}``), so a Slack incoming we
 Mattermost/Teams-compatible relay or any HTTP endpoint works. The URL comes from
 ``LAKEHOUSE_ALERT_WEBHOOK_URL``; without it the alert is written to the sensor's log instead.
 A webhook that does not answer 2xx fails the sensor tick, and its cursor does not move, so the
-alert is sent again on the next tick (at least once, never silently dropped).
+alert is sent again on the next tick (at least once, never silently dropped). A tick that posted
+some alerts before one failed sends those again too.
 
 The check sensor starts from the newest evaluation when it first runs (no flood of historic
 failures after a deployment) and then reports each failed ERROR evaluation once.
@@ -14,6 +15,7 @@ Example::
     AlertWebhook(url="https://hooks.slack.com/services/...").send("gold/daily_sales failed")
 """
 
+import http.client
 import json
 import urllib.request
 
@@ -24,6 +26,16 @@ from pydantic import Field
 RUNNING = dg.DefaultSensorStatus.RUNNING
 FAILED = AssetCheckExecutionRecordStatus.FAILED
 RECENT = 50  # failed executions looked at per check and tick
+
+
+class AlertNotDelivered(dg.DagsterError):
+    """The webhook did not take an alert (no answer, or not 2xx); the message never holds the URL (a credential).
+
+    A ``DagsterError`` on purpose: Dagster's run-status sensors catch any other exception of the sensor function,
+    record it on the tick and still move their cursor past the run (they assume side effects must not repeat), so
+    the alert would be lost. A ``DagsterError`` passes their error boundary: the whole tick fails and the cursor
+    stays on the failed run (``test_alerts.py`` pins this).
+    """
 
 
 class AlertWebhook(dg.ConfigurableResource):
@@ -41,9 +53,14 @@ class AlertWebhook(dg.ConfigurableResource):
         request = urllib.request.Request(
             self.url, data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"}, method="POST"
         )
-        with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-            if not 200 <= response.status < 300:
-                raise RuntimeError(f"alert webhook answered {response.status}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+                status = response.status
+        except (OSError, http.client.HTTPException) as error:  # HTTPError (4xx/5xx) and timeouts are OSErrors
+            # str() of these names the status or the socket error, never the URL
+            raise AlertNotDelivered(f"alert webhook did not take the alert: {error}") from error
+        if not 200 <= status < 300:
+            raise AlertNotDelivered(f"alert webhook answered {status}")
         return True
 
 

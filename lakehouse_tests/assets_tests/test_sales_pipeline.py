@@ -119,6 +119,32 @@ def test_rematerializing_one_day_is_idempotent_and_leaves_other_days_untouched(b
         assert set(runner.table(table).where(f"sale_date != DATE'{DAYS[1]}'").inputFiles()) == files_before[table]
 
 
+def test_late_files_in_an_old_day_add_exactly_their_lines(built):
+    # Runs after the idempotence test (same module fixture): a file lands late in day 2, the day is materialized
+    # again, and each table of that day gains exactly the late file's rows; every row there before is unchanged.
+    runner, _, _ = built
+    day = DAYS[1]
+    before = {t: _snapshot(runner, t, day) for t in TABLES[:4]}
+    others = {(t, d): _snapshot(runner, t, d) for t in TABLES for d in DAYS if d != day}
+    sales = [{"sale_id": f"LATE-{n}", "customer_id": 7, "product_id": 3, "store_id": 2, "quantity": 2,
+              "amount": 10.0 + n, "sale_ts": f"{day}T23:5{n}:00Z"} for n in range(3)]
+    invalid = {**sales[0], "sale_id": "LATE-BAD", "quantity": -1}  # breaks a silver rule: quarantined
+    late = runner.settings.landing / "sales" / day / "late-0001.json"
+    late.write_text("".join(json.dumps(sale) + "\n" for sale in [*sales, invalid]) + "{not json\n")
+
+    assert runner.materialize(day).success
+
+    added = {t: sorted(set(_snapshot(runner, t, day)) - set(before[t])) for t in before}
+    for table in before:
+        assert set(before[table]) <= set(_snapshot(runner, table, day)), table
+    assert sorted(json.loads(r)["sale_id"] for r in added["bronze/sales"]) == ["LATE-0", "LATE-1", "LATE-2", "LATE-BAD"]
+    assert [json.loads(r)["_raw_line"] for r in added["bronze/sales_rejects"]] == ["{not json"]
+    assert sorted(json.loads(r)["sale_id"] for r in added["silver/sales"]) == ["LATE-0", "LATE-1", "LATE-2"]
+    assert [json.loads(r)["sale_id"] for r in added["silver/sales_quarantine"]] == ["LATE-BAD"]
+    for (table, other_day), rows in others.items():
+        assert _snapshot(runner, table, other_day) == rows, (table, other_day)
+
+
 def test_a_missing_day_folder_fails_naming_the_path(lakehouse):
     result = lakehouse.materialize("2025-01-05", raise_on_error=False)
     assert not result.success

@@ -170,6 +170,36 @@ def test_a_file_gone_between_listing_and_reading_fails_naming_it_and_a_new_listi
     assert gone.vanished == [str(tmp_path / "b.json")] and landed_units(str(tmp_path / "b.json"), tmp_path) == 0
 
 
+def test_a_run_whose_files_vanish_before_reading_retries_with_growing_delays_and_succeeds(lakehouse, monkeypatch):
+    # The source removes a file between bronze's listing and Spark's read, twice: each attempt fails naming the
+    # file, the retry policy waits (exponential: 2 s then 6 s, each +-2 s of jitter) and lists again.
+    folder = lakehouse.settings.landing / "sales" / DAY
+    folder.mkdir(parents=True)
+    (folder / "part-0.json").write_bytes(b"".join(sale(n) + b"\n" for n in range(5)))
+    ghosts = [folder / "ghost-1.json", folder / "ghost-2.json"]
+    for ghost in ghosts:
+        ghost.write_bytes(sale(99) + b"\n")
+    pending = list(ghosts)
+
+    def read_after_the_source_removed_a_file(spark, paths, schema):
+        if pending:
+            pending.pop(0).unlink()  # listed and vetted, gone before Spark opens it
+        return read_json_lines(spark, paths, schema)
+
+    monkeypatch.setattr("lakehouse.assets.bronze.read_json_lines", read_after_the_source_removed_a_file)
+    result = lakehouse.materialize(DAY)
+
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert [e.step_key for e in retries] == ["bronze_sales", "bronze_sales"]
+    for retry, ghost in zip(retries, ghosts, strict=True):
+        error = retry.event_specific_data.error
+        assert error is not None and ghost.name in str(error), (ghost.name, str(error)[:2000])
+    delays = [e.event_specific_data.seconds_to_wait for e in retries]
+    assert 0 <= delays[0] <= 4 <= delays[1] <= 8, delays
+    assert lakehouse.table("bronze/sales").count() == 5
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=st.lists(st.lists(st.binary(max_size=60), max_size=12), min_size=1, max_size=4),
        endings=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=4, max_size=4))

@@ -52,6 +52,18 @@ def test_the_checks_command_passes_on_the_faulty_sample(built, capsys):
     assert not failed, capsys.readouterr().out
 
 
+def test_the_checks_command_materializes_every_asset_and_runs_every_check(built):
+    """"Everything" read from the definitions, not from the command's own job list: the clickstream job included."""
+    runner, results = built
+    graph = runner.defs.resolve_asset_graph()
+    materialized = {event.asset_key for result in results for event in result.get_asset_materialization_events()}
+    evaluated = {dg.AssetCheckKey(e.asset_key, e.check_name) for result in results
+                 for e in result.get_asset_check_evaluations()}
+    assert set(graph.materializable_asset_keys) - materialized == set()
+    assert set(graph.asset_check_keys) - evaluated == set()
+    assert dg.AssetKey(["gold", "hourly_events"]) in materialized
+
+
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
 def test_each_table_is_what_it_declares_read_back_from_the_delta_log(built, table):
     runner, _ = built
