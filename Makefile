@@ -5,7 +5,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: setup dev test lint checks generate bench lock clean
+.PHONY: setup dev test lint checks generate bench lock clean cluster cluster-stop
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +27,14 @@ test: setup lint
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/pyright
+
+# A Spark standalone master and one worker on 127.0.0.1 (ports 7077, UI 8080), left running in the background;
+# runs use it with LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:7077. Logs and pids in data/cluster/.
+cluster: setup
+	.venv/bin/python -m lakehouse.cluster start $(ARGS)
+
+cluster-stop:
+	.venv/bin/python -m lakehouse.cluster stop
 
 checks: setup
 	.venv/bin/lakehouse-checks $(ARGS)

@@ -64,6 +64,7 @@ STOP_TIMEOUT = 20.0
 HOW_TO_START = ("`make dev` starts one at sc://127.0.0.1:15002; `python -m lakehouse.connect` starts one on its own; "
                 "or unset LAKEHOUSE_SPARK_REMOTE to run embedded Spark in each run's process")
 _TOKEN = re.compile(r"(token=)[^;]*", re.IGNORECASE)
+TOKEN_VARIABLE = "SPARK_CONNECT_AUTHENTICATE_TOKEN"  # the server's pre-shared token (spark.connect.authenticate.token)
 
 
 class ConnectError(RuntimeError):
@@ -103,7 +104,7 @@ def server_command(port: int = DEFAULT_PORT, jars_dir: Path = DEFAULT_JARS_DIR, 
 def server_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The server's environment: ``base`` (default ours) with Python workers on this interpreter, never in Connect mode."""
     env = dict(os.environ if base is None else base)
-    for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE"):
+    for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE", TOKEN_VARIABLE):
         env.pop(variable, None)
     env.update(SPARK_HOME=str(spark_home()), PYSPARK_PYTHON=sys.executable)
     return env
@@ -145,6 +146,12 @@ def probe(url: str, timeout: float = 10.0) -> None:
         code = error.code() if isinstance(error, grpc.Call) else None
         details = error.details() if isinstance(error, grpc.Call) else str(error)
         unreachable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            raise ConnectError(
+                f"the Spark Connect server at {redact(url)} refused this client's token "
+                f"({'wrong token' if builder.token else 'no token given'}: {redact(details or '')}). Put the server's "
+                "token in LAKEHOUSE_SPARK_REMOTE as sc://host:port/;token=<token> (over TLS with use_ssl=true, or "
+                "sc://localhost:port/;token=<token> on this machine).") from None
         what = "no Spark Connect server answers at" if unreachable else "the Spark Connect server refused a query at"
         raise ConnectError(f"{what} {redact(url)} ({code.name if code else 'error'}: {redact(details or '')}). "
                            f"{HOW_TO_START}.") from None
@@ -191,9 +198,11 @@ class ConnectServer:
     """
 
     def __init__(self, port: int = DEFAULT_PORT, jars_dir: Path = DEFAULT_JARS_DIR, log_file: Path | None = None, *,
-                 host: str = DEFAULT_HOST, conf: Mapping[str, str] | None = None, timeout: float = READY_TIMEOUT) -> None:
+                 host: str = DEFAULT_HOST, conf: Mapping[str, str] | None = None, timeout: float = READY_TIMEOUT,
+                 token: str | None = None) -> None:
         self.port = port
         self.host = host
+        self.token = token
         self.command = server_command(port, Path(jars_dir), host=host, conf=conf)
         self.log_file = Path(log_file) if log_file is not None else DEFAULT_LOG_FILE
         self.timeout = timeout
@@ -203,17 +212,27 @@ class ConnectServer:
 
     @property
     def url(self) -> str:
-        """``sc://host:port``: what ``LAKEHOUSE_SPARK_REMOTE`` is set to for runs that use this server."""
-        return f"sc://{self.host}:{self.port}"
+        """``sc://host:port``: what ``LAKEHOUSE_SPARK_REMOTE`` is set to for runs that use this server.
+
+        With a ``token`` the server refuses clients without it: ``sc://localhost:port/;token=...``. The client
+        sends a token only over a secure channel, which for ``localhost`` (and only that name) is gRPC's local
+        credentials on the loopback; any other host needs TLS (``use_ssl=true``) in front of the server.
+        """
+        if self.token is None:
+            return f"sc://{self.host}:{self.port}"
+        return f"sc://localhost:{self.port}/;token={self.token}"
 
     def start(self) -> ConnectServer:
         """Start the server and wait until it answers a query (raises :class:`ConnectError` otherwise, server stopped)."""
         if port_in_use(self.host, self.port):
             raise ConnectError(f"port {self.port} on {self.host} is taken: another Spark Connect server (or other program) "
-                               f"listens there. Use it with LAKEHOUSE_SPARK_REMOTE={self.url}, stop it, or pick another port.")
+                               f"listens there. Use it with LAKEHOUSE_SPARK_REMOTE={redact(self.url)}, stop it, or pick another port.")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_file.open("ab")
-        self.process = subprocess.Popen(self.command, env=server_env(), stdin=subprocess.DEVNULL, stdout=self._log,
+        env = server_env()
+        if self.token is not None:  # in the environment, not on the command line other users can read (ps)
+            env[TOKEN_VARIABLE] = self.token
+        self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
                                         stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT)
         process = self.process
         try:
@@ -262,7 +281,9 @@ def stop_process_group(process: subprocess.Popen, timeout: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    server = ConnectServer(port=args.port, jars_dir=args.jars_dir, log_file=args.log_file, host=args.host)
+    # A token in the environment makes the server refuse clients without it (see ConnectServer.url).
+    server = ConnectServer(port=args.port, jars_dir=args.jars_dir, log_file=args.log_file, host=args.host,
+                           token=os.environ.get(TOKEN_VARIABLE) or None)
     stopping = False
 
     def on_signal(signum: int, _frame) -> None:
@@ -274,11 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     say = (lambda _message: None) if args.quiet else (lambda message: print(message, flush=True))
-    say(f"Spark Connect server starting on {server.url} (log: {server.log_file})")
+    say(f"Spark Connect server starting on {redact(server.url)} (log: {server.log_file})")
     try:
         server.start()
-        say(f"Spark Connect server ready on {server.url} after {server.ready_seconds:.0f} s; "
-            f"runs use it with LAKEHOUSE_SPARK_REMOTE={server.url}. Ctrl-C stops it.")
+        say(f"Spark Connect server ready on {redact(server.url)} after {server.ready_seconds:.0f} s; "
+            f"runs use it with LAKEHOUSE_SPARK_REMOTE={redact(server.url)}. Ctrl-C stops it.")
         assert server.process is not None
         code = server.process.wait()
         print(f"Spark Connect server exited with code {code} (log: {server.log_file})", file=sys.stderr, flush=True)

@@ -60,6 +60,10 @@ def connect_choice(no_connect: bool, env: Mapping[str, str]) -> str | None:
         return f"no Spark Connect server (--no-connect or {CONNECT_SWITCH}=off): each run starts its own Spark JVM"
     if env.get(REMOTE_VARIABLE, "").strip():
         return f"runs use the Spark Connect server at {redact(env[REMOTE_VARIABLE])} ({REMOTE_VARIABLE}); none started here"
+    master = env.get("LAKEHOUSE_SPARK_MASTER", "").strip()
+    if master and not master.startswith("local"):
+        # A local server would run everything in its own local[*] JVM, not on the cluster the user named.
+        return f"runs are drivers on the cluster at {master} (LAKEHOUSE_SPARK_MASTER); no Spark Connect server started"
     return None
 
 

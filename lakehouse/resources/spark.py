@@ -23,7 +23,10 @@ Example::
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dagster as dg
 from pydantic import Field
@@ -31,6 +34,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql.utils import is_remote
 
 from lakehouse.jars import delta_jars
+
+LOOPBACK = ("127.0.0.1", "localhost")  # a master here: its executors run on this host too (make cluster)
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -122,6 +127,10 @@ class SparkResource(dg.ConfigurableResource):
         return active if active is not None else self._embedded_session()
 
     def _embedded_session(self) -> SparkSession:
+        # Python workers (the lakehouse's UDFs) run on this interpreter, which can import lakehouse and its
+        # dependencies; PySpark's default is whatever `python3` is on the PATH, which on a cluster's worker, whose
+        # executors run in their own folder, cannot import lakehouse. A multi-host cluster needs this same path.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.master(self.master).appName(self.app_name)
         for key, value in self.spark_conf().items():
             builder = builder.config(key, value)
@@ -167,7 +176,8 @@ class SparkResource(dg.ConfigurableResource):
         conf = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF}
         if self.jars_dir:
             conf["spark.jars"] = ",".join(str(p) for p in delta_jars(Path(self.jars_dir)))
-        if not self.master.startswith("local"):
+        if not self.master.startswith("local") and urlparse(self.master).hostname not in LOOPBACK:
+            # Executors on other hosts connect back to the driver: it must not listen on loopback only.
             for key in ("spark.driver.host", "spark.driver.bindAddress"):
                 conf.pop(key)
         conf.update(self.conf)

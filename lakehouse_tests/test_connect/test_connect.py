@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,12 +31,15 @@ DAY = "2026-11-01"
 SALES_ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
 
 
+TOKEN = f"lakehouse-test-{uuid.uuid4().hex}"  # the endpoint's pre-shared token, as a remote endpoint has one
+
+
 @pytest.fixture(scope="module")
 def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
-    """A real Spark Connect server on a free port for this module (with the suite's small-data settings); stopped
-    however the tests end."""
+    """A real Spark Connect server on a free port for this module (with the suite's small-data settings) that, like
+    a remote endpoint, refuses clients without its token; stopped however the tests end."""
     with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log",
-                       conf=SMALL_DATA_CONF) as server:
+                       conf=SMALL_DATA_CONF, token=TOKEN) as server:
         yield server
 
 
@@ -52,6 +56,10 @@ def test_the_sales_chain_over_connect_equals_the_embedded_run(connect_server, la
     result = dagster_materialize(over_connect, landing, remote=connect_server.url)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "RUN_SUCCESS" in result.stderr + result.stdout
+    # The endpoint's token (in LAKEHOUSE_SPARK_REMOTE) is in no output and no file of the run's Dagster instance.
+    assert TOKEN in connect_server.url and TOKEN not in result.stdout + result.stderr
+    stored = [p for p in (over_connect / "dagster_home").rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert stored == []
 
     embedded = LakehouseSettings.for_root(tmp_path / "embedded", landing=landing, start_date=DAY, spark_master="local[2]")
     with dg.DagsterInstance.ephemeral() as instance:
@@ -80,6 +88,18 @@ def test_an_unreachable_server_fails_naming_the_url_and_the_fix():
 
 def test_probe_answers_once_the_server_is_ready(connect_server):
     probe(connect_server.url)  # raises if not
+
+
+@pytest.mark.parametrize(("suffix", "says"), [("", "no token given"), ("/;token=wrong-token-not-for-logs", "wrong token")])
+def test_a_client_without_the_endpoints_token_fails_saying_so(connect_server, suffix, says):
+    url = connect_server.url.split("/;")[0] + suffix
+    code = f"from lakehouse.resources import SparkResource; SparkResource(remote={url!r}).get_session()"
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"ConnectError: the Spark Connect server at {redact(url)} refused this client's token ({says}" in output
+    assert "LAKEHOUSE_SPARK_REMOTE" in output
+    assert "wrong-token-not-for-logs" not in output and TOKEN not in output
 
 
 def test_the_server_listens_on_loopback_only(connect_server):

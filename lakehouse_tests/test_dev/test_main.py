@@ -18,3 +18,6 @@ def test_no_local_server_when_switched_off_or_pointed_elsewhere():
     assert connect_choice(False, {"LAKEHOUSE_DEV_CONNECT": "off"}) is not None
     elsewhere = connect_choice(False, {"LAKEHOUSE_SPARK_REMOTE": "sc://spark.example:443/;token=secret"})
     assert elsewhere is not None and "sc://spark.example:443/;token=***" in elsewhere and "secret" not in elsewhere
+    cluster = connect_choice(False, {"LAKEHOUSE_SPARK_MASTER": "spark://127.0.0.1:7077"})
+    assert cluster is not None and "spark://127.0.0.1:7077" in cluster
+    assert connect_choice(False, {"LAKEHOUSE_SPARK_MASTER": "local[2]"}) is None

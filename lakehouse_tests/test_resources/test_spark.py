@@ -41,3 +41,9 @@ def test_delta_artifact_matches_the_installed_spark_minor_version():
 
     minor = ".".join(pyspark.__version__.split(".")[:2])
     assert delta_artifacts()[0].name == f"delta-spark_{minor}_2.13"
+
+
+def test_a_master_on_this_host_keeps_the_driver_on_loopback():
+    # make cluster's master: executors on this host reach the driver on 127.0.0.1, nothing listens outside.
+    conf = SparkResource(master="spark://127.0.0.1:7077").spark_conf()
+    assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"

@@ -1,0 +1,162 @@
+"""The same lakehouse on a real Spark standalone cluster: a master and a worker from the pyspark wheel.
+
+:class:`lakehouse.cluster.LocalCluster` (what ``make cluster`` starts) runs on free ports; three
+runs go through the Dagster CLI with ``LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:<port>`` only: two
+days of the sales chain as one single-run backfill, the customer dimension, and the clickstream
+job. Their executors run in the worker's executor JVM. The same runs in local mode, in this
+process, on the same landing zone, give the reference: every table must hold the same rows. The
+cluster stops when the module ends, also when a test failed.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakehouse.cluster import LocalCluster, alive_workers
+from lakehouse.connect import port_in_use
+from lakehouse.definitions import build_definitions
+from lakehouse.generator import generate_landing_zone
+from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
+from lakehouse_tests.conftest import TEST_SPARK_CONF
+from lakehouse_tests.lakehouse_runner import LakehouseRunner
+
+pytestmark = pytest.mark.cluster
+
+FIRST, LAST = "2025-01-01", "2025-01-02"
+RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Stopped:
+    """What `make cluster` printed and left behind, and what `make cluster-stop` left running."""
+
+    started_output: str
+    pids: dict[str, int]
+    stop_code: int
+    still_alive: list[int]
+    ports_in_use: list[int]
+
+
+def cluster_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lakehouse.cluster", *args], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def dagster_job(env: dict[str, str], job: str, tags: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "lakehouse.definitions", "-j", job]
+    if tags:
+        command += ["--tags", json.dumps(tags)]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def both(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster")
+    landing = root / "landing"
+    generate_landing_zone(landing, date(2025, 1, 1), days=2, rows_per_day=150, seed=21, customers=80, products=20,
+                          clicks_per_day=60)
+    on_cluster = LakehouseSettings.for_root(root / "cluster", landing=landing, spark_master="local[2]")
+    local = LakehouseSettings.for_root(root / "local", landing=landing, spark_master="local[2]")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
+
+    port, webui_port, folder = free_port(), free_port(), root / "spark-cluster"
+    cluster = LocalCluster(port, webui_port, folder=folder)  # the addresses `make cluster` gives for these ports
+    # As `make cluster` / `make cluster-stop` do, with ports free here (7077 and 8080 may be taken on a dev machine).
+    started = cluster_command("start", "--port", str(port), "--webui-port", str(webui_port), "--cores", "2",
+                              "--memory", "2g", "--folder", str(folder))
+    pids = {f.stem: int(f.read_text()) for f in folder.glob("*.pid")}
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_LANDING": str(landing),
+               "LAKEHOUSE_WAREHOUSE": str(on_cluster.warehouse), "LAKEHOUSE_CHECKPOINTS": str(on_cluster.checkpoints),
+               "LAKEHOUSE_START_DATE": FIRST, "LAKEHOUSE_LANDING_SENSORS": "off", "LAKEHOUSE_SPARK_MASTER": cluster.url,
+               "LAKEHOUSE_SPARK_CONF": json.dumps({**TEST_SPARK_CONF, "spark.driver.memory": "1g",
+                                                   "spark.executor.memory": "1g"})}
+        env.pop("LAKEHOUSE_SPARK_REMOTE", None)
+        runs = {job: dagster_job(env, job, tags) for job, tags in
+                (("sales_pipeline", RANGE_TAGS), ("customer_dimension", None), ("clickstream", None))}
+        workers = alive_workers(cluster.webui_url)
+        applications = sorted(p.name for p in (folder / "work").iterdir())
+    finally:
+        stopped = cluster_command("stop", "--folder", str(folder))
+    cluster_state = Stopped(started.stdout, pids, stopped.returncode, [p for p in pids.values() if _alive(p)],
+                            [p for p in (port, webui_port) if port_in_use("127.0.0.1", p)])
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        runner = LakehouseRunner(build_definitions(local), local, instance, spark)
+        runner.materialize(FIRST, LAST)
+        runner.run("customer_dimension")
+        runner.run("clickstream")
+    yield on_cluster, local, runs, workers, applications, cluster_state
+
+
+# Columns that record the run itself (which run logged a change-feed file, and when): they differ between any
+# two runs. Sums of doubles depend on the order Spark adds them in, so doubles are compared to 6 decimals.
+RUN_RECORD_COLUMNS = {"bronze/customers_cdc_files": ("run_id", "logged_at")}
+
+
+def comparable(frame: DataFrame, table: str = "") -> DataFrame:
+    frame = frame.drop(*RUN_RECORD_COLUMNS.get(table, ()))
+    return frame.select(*[F.round(c, 6).alias(c) if t == "double" else F.col(c) for c, t in frame.dtypes])
+
+
+def test_make_cluster_starts_a_master_and_a_worker_and_cluster_stop_ends_them(both):
+    *_, state = both
+    assert sorted(state.pids) == ["master", "worker"]
+    assert "spark://127.0.0.1:" in state.started_output
+    assert state.stop_code == 0 and state.still_alive == [] and state.ports_in_use == []
+
+
+def test_every_run_succeeds_on_the_cluster(both):
+    _, _, runs, workers, _, _ = both
+    for job, run in runs.items():
+        assert run.returncode == 0, (job, run.stdout[-3000:], run.stderr[-3000:])
+    assert workers == 1
+
+
+def test_the_runs_executors_ran_on_the_worker(both):
+    # The worker keeps a folder per application (one per run, each its own driver) with its executors' logs.
+    _, _, runs, _, applications, _ = both
+    assert len(applications) == len(runs), applications
+    assert all(name.startswith("app-") for name in applications)
+
+
+def test_every_table_equals_the_local_modes(both, spark):
+    on_cluster, local, *_ = both
+    tables = sorted(str(p.parent.relative_to(local.warehouse)) for p in local.warehouse.glob("*/*/_delta_log"))
+    assert {"bronze/sales", "silver/sales", "gold/daily_sales", "silver/dim_customer", "gold/hourly_events"} <= set(tables)
+    for table in tables:
+        expected, actual = (comparable(spark.read.format("delta").load(str(warehouse / table)), table)
+                            for warehouse in (local.warehouse, on_cluster.warehouse))
+        assert actual.columns == expected.columns, table
+        assert actual.count() == expected.count(), table
+        assert actual.exceptAll(expected).count() == 0 and expected.exceptAll(actual).count() == 0, table
+        if table in ("bronze/sales", "silver/sales", "gold/daily_sales", "silver/dim_customer", "gold/hourly_events"):
+            assert expected.count() > 0, table
