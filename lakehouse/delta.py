@@ -25,14 +25,17 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
+import random
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException, PySparkException
@@ -47,6 +50,7 @@ RETENTION_IGNORE_CONF = "spark.databricks.delta.vacuum.retentionWindowIgnore.ena
 WRITE_TOKEN = "lakehouse_write"
 _COMMIT_FILE = re.compile(r"^[0-9]{20}[.]json$")
 DEFAULT_RETENTION_HOURS = 168  # Delta's default: 7 days
+T = TypeVar("T")
 
 
 class DeltaTableMissing(LookupError):
@@ -743,6 +747,30 @@ CONFLICTS = frozenset({
     "DELTA_CONCURRENT_APPEND", "DELTA_CONCURRENT_DELETE_READ", "DELTA_CONCURRENT_DELETE_DELETE",
     "DELTA_CONCURRENT_TRANSACTION", "DELTA_CONCURRENT_WRITE", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED",
 })
+
+
+def retrying_conflicts(write: Callable[[], T], what: str, attempts: int = 3, log: logging.Logger | None = None) -> T:
+    """Call ``write`` (an idempotent read-compute-commit) again when a concurrent writer's commit conflicts with it.
+
+    For writes that recompute their input on each call (an SCD2 MERGE from the events): after a
+    conflict nothing of the failed attempt is committed, so the next attempt starts from the table as
+    the other writer left it. Other errors, and the last attempt's conflict, are raised.
+
+    Example::
+
+        retrying_conflicts(lambda: merge_scd2(spark, path, history, spec), "silver/dim_customer")
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return write()
+        except Exception as error:  # py4j-wrapped (embedded) or PySparkException (Connect)
+            if not is_conflict(error) or attempt == attempts:
+                raise
+            (log or logging.getLogger(__name__)).warning(
+                "%s: %s: another writer committed first (e.g. table_maintenance's OPTIMIZE); recomputing and retrying "
+                "(attempt %d of %d)", what, type(error).__name__, attempt + 1, attempts)
+            time.sleep(attempt + random.random())
+    raise AssertionError("unreachable")
 
 
 # Delta's conflict exceptions, by class name (io.delta.exceptions in the JVM, delta.exceptions in Python).

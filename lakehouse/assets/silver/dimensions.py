@@ -21,7 +21,7 @@ from lakehouse.assets.policies import FILE_READ_RETRY
 from lakehouse.ingest.json_lines import iso_timestamp
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.scd.scd1 import SnapshotSpec, merge_snapshots, read_csv_snapshots
-from lakehouse.scd.scd2 import Scd2Spec, changed_keys, feed_gap, last_source_version, merge_scd2, rebuild_scd2
+from lakehouse.scd.scd2 import Scd2Result, Scd2Spec, changed_keys, feed_gap, last_source_version, merge_scd2, rebuild_scd2
 from lakehouse.tables.registry import ddl
 
 BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC.key, tables.SILVER_DIM_CUSTOMER.key
@@ -65,20 +65,24 @@ def build() -> list[dg.AssetsDefinition]:
         warehouse.ensure(SILVER_DIM_CUSTOMER)
         events = applicable_events(warehouse.read(BRONZE_CUSTOMERS_CDC))  # fails naming bronze if it is missing
         source, target = str(warehouse.path(BRONZE_CUSTOMERS_CDC)), str(warehouse.path(SILVER_DIM_CUSTOMER))
-        since = None if config.full_refresh else last_source_version(session, target)
-        gap = feed_gap(session, source, since) if since is not None else None
-        if gap:  # an erasure purged bronze's history: its Change Data Feed since then is gone
-            context.log.warning(f"silver/dim_customer: full rebuild instead of an incremental run: {gap}")
-            since = None
-        elif since is None and existed and not config.full_refresh:
-            context.log.warning("silver/dim_customer: full rebuild: its history records no bronze version consumed "
-                                "(an erasure purged the dimension's own history, or it was never recorded)")
-        keys, version = changed_keys(session, source, since, CUSTOMER_SCD2.keys)
-        if keys is None:
-            result = rebuild_scd2(session, target, events, CUSTOMER_SCD2, source_version=version)
-        else:
+
+        def update() -> Scd2Result:
+            since = None if config.full_refresh else last_source_version(session, target)
+            gap = feed_gap(session, source, since) if since is not None else None
+            if gap:  # an erasure purged bronze's history: its Change Data Feed since then is gone
+                context.log.warning(f"silver/dim_customer: full rebuild instead of an incremental run: {gap}")
+                since = None
+            elif since is None and existed and not config.full_refresh:
+                context.log.warning("silver/dim_customer: full rebuild: its history records no bronze version consumed "
+                                    "(an erasure purged the dimension's own history, or it was never recorded)")
+            keys, version = changed_keys(session, source, since, CUSTOMER_SCD2.keys)
+            if keys is None:
+                return rebuild_scd2(session, target, events, CUSTOMER_SCD2, source_version=version)
             history = events.join(keys, list(CUSTOMER_SCD2.keys), "left_semi")
-            result = merge_scd2(session, target, history, CUSTOMER_SCD2, source_version=version)
+            return merge_scd2(session, target, history, CUSTOMER_SCD2, source_version=version)
+
+        # A maintenance OPTIMIZE (or another writer) committing meanwhile: recompute from the table it left.
+        result = delta.retrying_conflicts(update, "silver/dim_customer", log=context.log)
         return dg.MaterializeResult(metadata=warehouse.materialization(SILVER_DIM_CUSTOMER, _written(result.write), **result.metadata()))
 
     @dg.multi_asset(
