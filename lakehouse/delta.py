@@ -752,9 +752,10 @@ CONFLICTS = frozenset({
 def retrying_conflicts(write: Callable[[], T], what: str, attempts: int = 3, log: logging.Logger | None = None) -> T:
     """Call ``write`` (an idempotent read-compute-commit) again when a concurrent writer's commit conflicts with it.
 
-    For writes that recompute their input on each call (an SCD2 MERGE from the events): after a
-    conflict nothing of the failed attempt is committed, so the next attempt starts from the table as
-    the other writer left it. Other errors, and the last attempt's conflict, are raised.
+    For writes that are safe to repeat (a partition overwrite, OPTIMIZE, an SCD2 MERGE recomputed from
+    the events): after a conflict nothing of the failed attempt is committed, so the next attempt
+    starts from the table as the other writer left it. Other errors, and the last attempt's conflict,
+    are raised (embedded Delta conflicts included: see :func:`is_conflict`).
 
     Example::
 
@@ -767,8 +768,8 @@ def retrying_conflicts(write: Callable[[], T], what: str, attempts: int = 3, log
             if not is_conflict(error) or attempt == attempts:
                 raise
             (log or logging.getLogger(__name__)).warning(
-                "%s: %s: another writer committed first (e.g. table_maintenance's OPTIMIZE); recomputing and retrying "
-                "(attempt %d of %d)", what, type(error).__name__, attempt + 1, attempts)
+                "%s: %s: another writer committed first; retrying from the table it left (attempt %d of %d)",
+                what, type(error).__name__, attempt + 1, attempts)
             time.sleep(attempt + random.random())
     raise AssertionError("unreachable")
 

@@ -26,8 +26,8 @@ Metadata on every materialization
 Concurrent runs
     Two runs may write different partitions of one table at the same time (the instance runs up
     to two at once). Delta resolves most such commits itself; a commit that still conflicts (e.g.
-    both runs creating the table) is retried up to 3 times, which is safe because the write
-    replaces exactly its partitions.
+    both runs replacing the same day) is retried up to 3 times (:func:`lakehouse.delta.retrying_conflicts`),
+    which is safe because the write replaces exactly its partitions.
 
 Example::
 
@@ -39,9 +39,6 @@ Example::
 """
 
 from __future__ import annotations
-
-import random
-import time
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -84,32 +81,31 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         self, context: dg.OutputContext, frame: DataFrame, table: Table, predicate: str | None
     ) -> delta.WriteResult:
         path = self.warehouse.path(context.asset_key)
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with self.warehouse.tracked(context.asset_key) as write:
-                    delta.overwrite(frame, path, predicate=predicate, partition_by=table.partition_column)
-                return write.result
-            except Exception as error:  # py4j-wrapped (embedded) or PySparkException (Connect)
-                where = f" partitions {predicate}" if predicate else ""
-                if isinstance(error, delta.DiskFull):
-                    raise dg.Failure(description=f"Writing {table.name}{where} failed. {error}", allow_retries=False) from error
-                if not delta.is_conflict(error):
-                    raise dg.Failure(
-                        description=(
-                            f"Writing {table.name}{where} to {path} failed: {error}. If a CHECK constraint is named, "
-                            "a row broke one of the table's promises (lakehouse/tables); if rows fall outside the "
-                            "partition, the asset returned rows of another day."
-                        ),
-                    ) from error
-                if attempt == WRITE_ATTEMPTS:
-                    raise dg.Failure(
-                        description=f"Writing {table.name}{where} to {path} conflicted with another writer "
-                        f"{WRITE_ATTEMPTS} times ({type(error).__name__}). Re-run the partitions; if it keeps "
-                        "happening, run fewer backfills of this table at once.",
-                    ) from error
-                context.log.warning(f"{type(error).__name__} on {path}; retrying (attempt {attempt + 1})")
-                time.sleep(attempt + random.random())
-        raise AssertionError("unreachable")
+        where = f" partitions {predicate}" if predicate else ""
+
+        def write_once() -> delta.WriteResult:
+            with self.warehouse.tracked(context.asset_key) as write:
+                delta.overwrite(frame, path, predicate=predicate, partition_by=table.partition_column)
+            return write.result
+
+        try:
+            return delta.retrying_conflicts(write_once, f"{table.name}{where}", WRITE_ATTEMPTS, context.log)
+        except Exception as error:  # py4j-wrapped (embedded) or PySparkException (Connect)
+            if isinstance(error, delta.DiskFull):
+                raise dg.Failure(description=f"Writing {table.name}{where} failed. {error}", allow_retries=False) from error
+            if not delta.is_conflict(error):
+                raise dg.Failure(
+                    description=(
+                        f"Writing {table.name}{where} to {path} failed: {error}. If a CHECK constraint is named, "
+                        "a row broke one of the table's promises (lakehouse/tables); if rows fall outside the "
+                        "partition, the asset returned rows of another day."
+                    ),
+                ) from error
+            raise dg.Failure(
+                description=f"Writing {table.name}{where} to {path} conflicted with another writer "
+                f"{WRITE_ATTEMPTS} times ({type(error).__name__}). Re-run the partitions; if it keeps "
+                "happening, run fewer backfills of this table at once.",
+            ) from error
 
     def _metadata(self, context: dg.OutputContext, table: Table, write: delta.WriteResult, predicate: str | None) -> dict:
         key = context.asset_key

@@ -21,11 +21,9 @@ Example (run config, as in the launchpad)::
     dry_run: true
 """
 
-import time
 
 import dagster as dg
 from pydantic import Field
-from pyspark.errors import PySparkException
 
 from lakehouse import delta
 from lakehouse.operations.observe import TableState, observe
@@ -142,16 +140,11 @@ def _maintain(context: dg.OpExecutionContext, config: MaintenanceConfig, warehou
 
 
 def _optimize(context: dg.OpExecutionContext, spark, table: Table, path: str) -> dict:
-    for attempt in range(1, OPTIMIZE_ATTEMPTS + 1):
-        try:
-            row = delta.optimize(spark, path, zorder=table.zorder, max_file_bytes=table.optimize_max_file_bytes)
-            return row.asDict(recursive=True) if row is not None else {}
-        except PySparkException as error:
-            if not delta.is_conflict(error) or attempt == OPTIMIZE_ATTEMPTS:
-                raise
-            context.log.warning(f"{table.name}: OPTIMIZE conflicted with a concurrent write (attempt {attempt}); again")
-            time.sleep(2 * attempt)
-    raise AssertionError("unreachable")
+    def optimize_once() -> dict:
+        row = delta.optimize(spark, path, zorder=table.zorder, max_file_bytes=table.optimize_max_file_bytes)
+        return row.asDict(recursive=True) if row is not None else {}
+
+    return delta.retrying_conflicts(optimize_once, f"{table.name}: OPTIMIZE", OPTIMIZE_ATTEMPTS, context.log)
 
 
 def _dry_run(context: dg.OpExecutionContext, config: MaintenanceConfig, warehouse: Warehouse, table: Table) -> None:

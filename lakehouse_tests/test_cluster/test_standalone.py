@@ -11,7 +11,6 @@ cluster stops when the module ends, also when a test failed.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -30,17 +29,12 @@ from lakehouse.generator import generate_landing_zone
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import TEST_SPARK_CONF
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
+from lakehouse_tests.test_connect.test_connect import free_port
 
 pytestmark = pytest.mark.cluster
 
 FIRST, LAST = "2025-01-01", "2025-01-02"
 RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
