@@ -19,6 +19,8 @@ from lakehouse.governance.tokens import PiiKey
 from lakehouse.io import DeltaIOManager
 from lakehouse.operations import maintenance_schedule, restore_table, table_maintenance
 from lakehouse.partitions import daily_partitions
+from lakehouse.pipes import DatabricksEngine, SubprocessEngine, pipes_assets
+from lakehouse.pipes.steps import ENGINE_KEY
 from lakehouse.resources import LandingZone, SparkResource, Streams, Warehouse
 from lakehouse.sensors import AlertWebhook, alert_on_failed_error_checks, alert_on_run_failure
 from lakehouse.sensors.erasure import build_erasure_sensor
@@ -102,9 +104,15 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     warehouse = Warehouse(spark=spark, root=str(settings.warehouse))
     jobs = build_jobs()
     job = {j.name: j for j in jobs}
+    assets, checks = build_assets(partitions), build_checks(partitions)
+    engine = {}
+    if settings.engine != "local":
+        # Each asset's work (and its tables' checks) runs where the engine puts it: lakehouse.pipes.
+        assets, checks = pipes_assets(assets, checks, settings), []
+        engine = {ENGINE_KEY: SubprocessEngine() if settings.engine == "pipes-subprocess" else DatabricksEngine.from_env()}
     return dg.Definitions(
-        assets=build_assets(partitions),
-        asset_checks=build_checks(partitions),
+        assets=assets,
+        asset_checks=checks,
         jobs=[*jobs, table_maintenance, restore_table],
         schedules=[maintenance_schedule],
         sensors=[
@@ -132,6 +140,7 @@ def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
             "warehouse": warehouse,
             "pii_key": PiiKey(),  # the secret itself is read from LAKEHOUSE_PII_KEY by the steps that need it
             "io_manager": DeltaIOManager(warehouse=warehouse),
+            **engine,
         },
         # One process and one Spark JVM per run; steps of a run share the session.
         executor=dg.in_process_executor,

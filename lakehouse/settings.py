@@ -28,6 +28,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_START_DATE = "2025-01-01"
 REMOTE_VARIABLE = "LAKEHOUSE_SPARK_REMOTE"
+ENGINE_VARIABLE = "LAKEHOUSE_ENGINE"
+ENGINES = ("local", "pipes-subprocess", "databricks")  # see lakehouse.pipes
 WEBHOOK_VARIABLE = "LAKEHOUSE_ALERT_WEBHOOK_URL"
 
 
@@ -45,6 +47,7 @@ class LakehouseSettings:
     ui_url: str = "http://127.0.0.1:3000"
     clickstream_watermark: str = "1 hour"
     landing_sensors: bool = True
+    engine: str = "local"  # where each step's Spark work runs: one of ENGINES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LakehouseSettings:
@@ -69,12 +72,39 @@ class LakehouseSettings:
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
             clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
             landing_sensors=env.get("LAKEHOUSE_LANDING_SENSORS", "on").strip().lower() not in ("off", "0", "false", "no"),
+            engine=env.get(ENGINE_VARIABLE, "local").strip().lower() or "local",
         )
+        if settings.engine not in ENGINES:
+            raise ValueError(f"{ENGINE_VARIABLE}={settings.engine!r} is not an engine; choose one of {', '.join(ENGINES)}")
         try:
             date.fromisoformat(settings.start_date)
         except ValueError as error:
             raise ValueError(f"LAKEHOUSE_START_DATE={settings.start_date!r} is not a YYYY-MM-DD date: {error}") from None
         return settings
+
+    def as_env(self) -> dict[str, str]:
+        """The ``LAKEHOUSE_*`` variables that give these settings back through :meth:`from_env`, without secrets: the
+        webhook URL and a Spark Connect URL that carries a token stay out (a subprocess inherits them from the
+        environment). The Pipes engines send these to the process that runs a step.
+
+        Example::
+
+            LakehouseSettings.from_env(settings.as_env()) == dataclasses.replace(settings, alert_webhook_url="")  # no token
+        """
+        return {
+            "LAKEHOUSE_LANDING": str(self.landing),
+            "LAKEHOUSE_WAREHOUSE": str(self.warehouse),
+            "LAKEHOUSE_CHECKPOINTS": str(self.checkpoints),
+            "LAKEHOUSE_START_DATE": self.start_date,
+            "LAKEHOUSE_SPARK_MASTER": self.spark_master,
+            **({} if "token=" in self.spark_remote.lower() else {REMOTE_VARIABLE: self.spark_remote}),
+            "LAKEHOUSE_JARS_DIR": str(self.jars_dir),
+            "LAKEHOUSE_SPARK_CONF": json.dumps(dict(self.spark_conf)),
+            "LAKEHOUSE_UI_URL": self.ui_url,
+            "LAKEHOUSE_CLICKSTREAM_WATERMARK": self.clickstream_watermark,
+            "LAKEHOUSE_LANDING_SENSORS": "on" if self.landing_sensors else "off",
+            ENGINE_VARIABLE: self.engine,
+        }
 
     @classmethod
     def for_root(cls, root: Path, **overrides) -> LakehouseSettings:
