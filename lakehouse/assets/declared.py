@@ -42,16 +42,8 @@ def column_schema(table: Table) -> dg.TableSchema:
 
 
 def column_lineage(table: Table) -> dg.TableColumnLineage | None:
-    """``dagster/column_lineage`` from the columns' ``derived_from`` (landing fields are not assets and are left out)."""
-    deps: dict[str, list[dg.TableColumnDep]] = {}
-    for c in table.columns:
-        upstream = [ref for ref in c.derived_from if not ref.startswith("landing/")]
-        if upstream:
-            deps[c.name] = [
-                dg.TableColumnDep(asset_key=dg.AssetKey(ref.split(".", 1)[0].split("/")), column_name=ref.split(".", 1)[1])
-                for ref in upstream
-            ]
-    return dg.TableColumnLineage(deps_by_column=deps) if deps else None
+    """``dagster/column_lineage`` of the table (:meth:`Table.column_lineage`)."""
+    return table.column_lineage()
 
 
 def definition_metadata(table: Table) -> dict[str, Any]:

@@ -141,11 +141,15 @@ class Warehouse(dg.ConfigurableResource):
         }
 
     def location_metadata(self, asset_key: dg.AssetKey) -> dict[str, Any]:
-        """``dagster/table_name``, ``dagster/uri`` of the table."""
-        return {
+        """``dagster/table_name``, ``dagster/uri`` of the table, and its ``dagster/column_lineage`` from the registry."""
+        metadata: dict[str, Any] = {
             "dagster/table_name": table_name(asset_key),
             "dagster/uri": dg.MetadataValue.url(self.path(asset_key).resolve().as_uri()),
         }
+        lineage = self.table(asset_key).column_lineage()
+        if lineage is not None:
+            metadata["dagster/column_lineage"] = lineage
+        return metadata
 
     def _pinned_version(self, asset_key: dg.AssetKey) -> int:
         """The version this read uses: the run's ``lakehouse/as_of/<table>`` tag if set, else the latest."""

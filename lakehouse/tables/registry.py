@@ -242,3 +242,16 @@ class Table:
     def daily(self) -> bool:
         """Daily partitioned in Dagster (partition column ``sale_date``), not only in Delta."""
         return self.partition_column == "sale_date"
+
+    def column_lineage(self) -> dg.TableColumnLineage | None:
+        """``dagster/column_lineage`` from the columns' ``derived_from``, on the asset's definition and on every
+        materialization (landing fields are not assets and are left out; the catalog draws them)."""
+        deps: dict[str, list[dg.TableColumnDep]] = {}
+        for c in self.columns:
+            upstream = [ref for ref in c.derived_from if not ref.startswith("landing/")]
+            if upstream:
+                deps[c.name] = [
+                    dg.TableColumnDep(asset_key=dg.AssetKey(ref.split(".", 1)[0].split("/")), column_name=ref.split(".", 1)[1])
+                    for ref in upstream
+                ]
+        return dg.TableColumnLineage(deps_by_column=deps) if deps else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dagster as dg
 
 from lakehouse.tables.common import landing_lineage, reject_columns, rescued_data
@@ -62,7 +64,7 @@ SILVER_SALES = Table(
                derived_from=("bronze/sales.sale_ts",)),
         Column("net_amount", "double", "amount * quantity * (1 - discount): what the customer paid.", nullable=False,
                derived_from=("bronze/sales.amount", "bronze/sales.quantity", "bronze/sales.discount")),
-        SALE_DATE,
+        replace(SALE_DATE, derived_from=("bronze/sales.sale_date",)),
         Column("_source_file", "string", "URI of the landing file the sale was read from.",
                derived_from=("bronze/sales._source_file",)),
         Column("_ingested_at", "timestamp", "When that landing file landed (UTC).", derived_from=("bronze/sales._ingested_at",)),
@@ -92,7 +94,8 @@ SILVER_SALES_QUARANTINE = Table(
     description="Bronze sales that broke a drop rule, with _failed_expectations naming each rule.",
     domain=DOMAIN,
     columns=(
-        *LANDED_FIELDS, rescued_data("sales"), *landing_lineage("sales"), SALE_DATE,
+        *(replace(c, derived_from=(f"bronze/sales.{c.name}",))
+          for c in (*LANDED_FIELDS, rescued_data("sales"), *landing_lineage("sales"), SALE_DATE)),
         Column("_failed_expectations", "array<string>", "Names of every rule the row broke (drop and warn rules).",
                nullable=False),
     ),
