@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from lakehouse.definitions import build_definitions
+from lakehouse.generator import generate_landing_zone
 from lakehouse.governance.tokens import KEY_VARIABLE
 from lakehouse.resources import SparkResource
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
@@ -70,3 +73,38 @@ def write_sales_day(settings: LakehouseSettings):
         return path
 
     return write
+
+
+@dataclass
+class Reference:
+    """A local-mode lakehouse over a small two-day landing zone, after the runs the engine tests repeat elsewhere."""
+
+    landing: Path
+    settings: LakehouseSettings
+    runs: dict[str, dg.ExecuteInProcessResult]
+    logs: dict[str, list[str]]
+
+
+REFERENCE_DAYS = ("2025-01-01", "2025-01-02")
+
+
+@pytest.fixture(scope="session")
+def reference_lakehouse(spark, tmp_path_factory) -> Iterator[Reference]:
+    """Two days of sales as one single-run backfill, the customer dimension and the clickstream job in local mode.
+
+    The standalone-cluster and Pipes tests run the same jobs on the same landing zone elsewhere and compare every
+    table, row count and check with these (built once for the session; tests only read it).
+    """
+    root = tmp_path_factory.mktemp("reference")
+    landing = root / "landing"
+    generate_landing_zone(landing, date(2025, 1, 1), days=2, rows_per_day=150, seed=21, customers=80, products=20,
+                          clicks_per_day=60)
+    settings = LakehouseSettings.for_root(root / "local", landing=landing, start_date=REFERENCE_DAYS[0],
+                                          spark_master="local[2]", landing_sensors=False)
+    with dg.DagsterInstance.ephemeral() as instance:
+        runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
+        runs = {"sales_pipeline": runner.materialize(*REFERENCE_DAYS, raise_on_error=False),
+                "customer_dimension": runner.run("customer_dimension", raise_on_error=False),
+                "clickstream": runner.run("clickstream", raise_on_error=False)}
+        logs = {job: [entry.user_message for entry in instance.all_logs(run.run_id)] for job, run in runs.items()}
+        yield Reference(landing, settings, runs, logs)

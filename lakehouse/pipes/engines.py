@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import sys
@@ -22,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+from dagster_databricks.pipes import PipesDbfsMessageReader
+from dagster_pipes import PipesParams
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import compute, jobs
 from pydantic import Field
@@ -30,6 +33,8 @@ from lakehouse.settings import PROJECT_ROOT
 
 ENTRY_MODULE = "lakehouse.pipes"
 SERVERLESS_ENVIRONMENT = "lakehouse"
+SERVERLESS_ENVIRONMENT_VERSION = "2"
+DBFS_READ_LIMIT = 1024 * 1024  # the most one DBFS API read returns
 
 
 class PipesEngine(dg.ConfigurableResource):
@@ -140,7 +145,8 @@ class DatabricksEngine(PipesEngine):
         args: dict[str, Any] = {"run_name": run_name, "timeout_seconds": self.timeout_seconds}
         if self.serverless:
             args["environments"] = [jobs.JobEnvironment(
-                environment_key=SERVERLESS_ENVIRONMENT, spec=compute.Environment(client="2", dependencies=[wheel]))]
+                environment_key=SERVERLESS_ENVIRONMENT,
+                spec=compute.Environment(environment_version=SERVERLESS_ENVIRONMENT_VERSION, dependencies=[wheel]))]
         return args
 
     def run(self, *, context: dg.AssetExecutionContext, extras: dict[str, Any]) -> dg.PipesClientCompletedInvocation:
@@ -157,5 +163,32 @@ class DatabricksEngine(PipesEngine):
             client: Any = PipesDatabricksServerlessClient(client=workspace, volume_path=self.volume,
                                                           poll_interval_seconds=self.poll_interval_seconds)
         else:
-            client = PipesDatabricksClient(client=workspace, poll_interval_seconds=self.poll_interval_seconds)
+            client = PipesDatabricksClient(client=workspace, poll_interval_seconds=self.poll_interval_seconds,
+                                           message_reader=WholeChunkDbfsMessageReader(client=workspace))
         return client.run(context=context, extras=extras, task=task, submit_args=submit_args)
+
+
+class WholeChunkDbfsMessageReader(PipesDbfsMessageReader):
+    """``PipesDbfsMessageReader`` that reads each message chunk to its end.
+
+    dagster-databricks reads a chunk file with one DBFS ``read`` without a length, which returns at
+    most 0.5 MB, and skips a line it cannot parse: the messages of a long backfill (one per
+    partition and check) would be cut off and silently lost. This reads the file in 1 MB pieces.
+    """
+
+    def download_messages_chunk(self, index: int, params: PipesParams) -> str | None:
+        path = os.path.join(params["path"], f"{index}.json")
+        pieces: list[bytes] = []
+        offset = 0
+        while True:
+            try:
+                read = self.dbfs_client.read(path, offset=offset, length=DBFS_READ_LIMIT)
+            except OSError:  # not written yet (the first read), as in PipesDbfsMessageReader
+                if not pieces:
+                    return None
+                raise
+            piece = base64.b64decode(read.data or "")
+            pieces.append(piece)
+            offset += len(piece)
+            if len(piece) < DBFS_READ_LIMIT:
+                return b"".join(pieces).decode("utf-8")

@@ -4,7 +4,7 @@
 runs go through the Dagster CLI with ``LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:<port>`` only: two
 days of the sales chain as one single-run backfill, the customer dimension, and the clickstream
 job. Their executors run in the worker's executor JVM. The same runs in local mode, in this
-process, on the same landing zone, give the reference: every table must hold the same rows. The
+process (the session's reference_lakehouse), on the same landing zone, give the reference: every table must hold the same rows. The
 cluster stops when the module ends, also when a test failed.
 """
 
@@ -14,26 +14,21 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse.cluster import LocalCluster, alive_workers
 from lakehouse.connect import port_in_use
-from lakehouse.definitions import build_definitions
-from lakehouse.generator import generate_landing_zone
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
-from lakehouse_tests.conftest import TEST_SPARK_CONF
-from lakehouse_tests.lakehouse_runner import LakehouseRunner
+from lakehouse_tests.conftest import REFERENCE_DAYS, TEST_SPARK_CONF, Reference
 from lakehouse_tests.test_connect.test_connect import free_port
 
 pytestmark = pytest.mark.cluster
 
-FIRST, LAST = "2025-01-01", "2025-01-02"
+FIRST, LAST = REFERENCE_DAYS
 RANGE_TAGS = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
 
 
@@ -69,13 +64,11 @@ def dagster_job(env: dict[str, str], job: str, tags: dict[str, str] | None = Non
 
 
 @pytest.fixture(scope="module")
-def both(spark, tmp_path_factory):
+def both(reference_lakehouse: Reference, tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster")
-    landing = root / "landing"
-    generate_landing_zone(landing, date(2025, 1, 1), days=2, rows_per_day=150, seed=21, customers=80, products=20,
-                          clicks_per_day=60)
+    landing = reference_lakehouse.landing
     on_cluster = LakehouseSettings.for_root(root / "cluster", landing=landing, spark_master="local[2]")
-    local = LakehouseSettings.for_root(root / "local", landing=landing, spark_master="local[2]")
+    local = reference_lakehouse.settings  # the same jobs in local mode on the same landing zone
     home = root / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
@@ -103,11 +96,7 @@ def both(spark, tmp_path_factory):
     cluster_state = Stopped(started.stdout, pids, stopped.returncode, [p for p in pids.values() if _alive(p)],
                             [p for p in (port, webui_port) if port_in_use("127.0.0.1", p)])
 
-    with dg.DagsterInstance.ephemeral() as instance:
-        runner = LakehouseRunner(build_definitions(local), local, instance, spark)
-        runner.materialize(FIRST, LAST)
-        runner.run("customer_dimension")
-        runner.run("clickstream")
+    assert all(run.success for run in reference_lakehouse.runs.values())
     yield on_cluster, local, runs, workers, applications, cluster_state
 
 

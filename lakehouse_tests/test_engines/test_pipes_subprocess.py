@@ -13,22 +13,20 @@ run tag and its failure must travel through Pipes.
 
 import os
 import re
-from datetime import date
 
 import dagster as dg
 import pytest
 
 from lakehouse.connect import ConnectServer
 from lakehouse.definitions import build_definitions
-from lakehouse.generator import generate_landing_zone
 from lakehouse.governance.tokens import KEY_VARIABLE
 from lakehouse.settings import LakehouseSettings
-from lakehouse_tests.conftest import SMALL_DATA_CONF, TEST_SPARK_CONF
+from lakehouse_tests.conftest import REFERENCE_DAYS, SMALL_DATA_CONF, TEST_SPARK_CONF, Reference
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 from lakehouse_tests.test_cluster.test_standalone import comparable
 from lakehouse_tests.test_connect.test_connect import free_port
 
-FIRST, LAST = "2025-01-01", "2025-01-02"
+FIRST, LAST = REFERENCE_DAYS
 PIPES_LINE = re.compile(r"lakehouse\.pipes: running (?P<assets>.+) in process (?P<pid>[0-9]+) on ")
 
 
@@ -41,24 +39,17 @@ def run_everything(runner: LakehouseRunner) -> dict[str, dg.ExecuteInProcessResu
 
 
 @pytest.fixture(scope="module")
-def both(spark, tmp_path_factory):
+def both(reference_lakehouse: Reference, spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipes")
-    landing = root / "landing"
-    generate_landing_zone(landing, date(2025, 1, 1), days=2, rows_per_day=150, seed=21, customers=80, products=20,
-                          clicks_per_day=60)
-    results = {}
+    local = reference_lakehouse
     with ConnectServer(port=free_port(), log_file=root / "spark-connect.log", conf=SMALL_DATA_CONF) as server:
-        for engine in ("local", "pipes-subprocess"):
-            settings = LakehouseSettings.for_root(
-                root / engine, landing=landing, start_date=FIRST, spark_master="local[2]", landing_sensors=False,
-                engine=engine, spark_remote=server.url if engine != "local" else "",
-                spark_conf={**TEST_SPARK_CONF, "spark.driver.memory": "1g"})
-            with dg.DagsterInstance.ephemeral() as instance:
-                runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
-                runs = run_everything(runner)
-                logs = {job: [entry.user_message for entry in instance.all_logs(run.run_id)] for job, run in runs.items()}
-                results[engine] = (settings, runs, logs)
-        yield results
+        settings = LakehouseSettings.for_root(
+            root / "pipes", landing=local.landing, start_date=FIRST, spark_master="local[2]", landing_sensors=False,
+            engine="pipes-subprocess", spark_remote=server.url, spark_conf={**TEST_SPARK_CONF, "spark.driver.memory": "1g"})
+        with dg.DagsterInstance.ephemeral() as instance:
+            runs = run_everything(LakehouseRunner(build_definitions(settings), settings, instance, spark))
+            logs = {job: [entry.user_message for entry in instance.all_logs(run.run_id)] for job, run in runs.items()}
+        yield {"local": (local.settings, local.runs, local.logs), "pipes-subprocess": (settings, runs, logs)}
 
 
 def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], tuple[int, frozenset[str]]]:
