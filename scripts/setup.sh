@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything the lakehouse needs, idempotently: Java check, .venv with the pinned
+# Sets up everything the lakehouse needs, idempotently: Java check, Chromium for the browser tests, .venv with the pinned
 # dependencies (requirements.lock), the Delta JARs in .cache/jars, a sample landing zone in
 # data/landing (only if there is none; its days end yesterday), DAGSTER_HOME in data/dagster_home and
 # a local development key for customer tokens in data/pii_dev.key (only if there is none).
@@ -27,6 +27,17 @@ if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1 || [ 
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
   else
     die "A Java 17+ JDK is required (Spark 4 runs on it; the tests compile with javac): install one (e.g. 'apt-get install openjdk-17-jdk-headless' or 'brew install openjdk@17') and put 'java' and 'javac' on PATH."
+  fi
+fi
+
+# --- Chromium (the browser tests drive it with Playwright; `playwright install` cannot download browsers here) ---
+# Debian's package, only as root with apt-get like Java above; without it the browser tests are skipped (under CI, fail).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Chromium with apt-get (for the browser tests, lakehouse_tests/test_browser)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    say "no Chromium found: the browser tests (lakehouse_tests/test_browser) will be skipped; to run them install Debian's 'chromium' (e.g. 'sudo apt-get install chromium') so that 'chromium' is on PATH"
   fi
 fi
 

@@ -88,7 +88,8 @@ def check_statuses(instance: dg.DagsterInstance | None, keys: Iterable[dg.AssetC
             continue
         record = latest.get(key)
         evaluation = record.evaluation if record else None
-        detail = (evaluation.description or "") if evaluation else ""
+        # A check that was planned but not (yet) evaluated has an AssetCheckEvaluationPlanned here, without a description.
+        detail = (getattr(evaluation, "description", None) or "") if evaluation else ""
         if FAILED in partitions.values():
             partitions, detail = _failures_by_severity(storage, key, partitions) or (partitions, detail)
         when = datetime.fromtimestamp(record.event.timestamp, UTC) if record and record.event else None

@@ -35,6 +35,21 @@ query Runs($filter: RunsFilter!) {
   }
 }
 """
+BACKFILL_QUERY = """
+query Backfill($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { status partitionNames error { message } }
+    ... on Error { message }
+  }
+}
+"""
+# Tags Dagster puts on backfill runs (shown on the run page of the UI).
+BACKFILL_TAG = "dagster/backfill"
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# BulkActionStatus: asset backfills end COMPLETED_SUCCESS or COMPLETED_FAILED, job backfills COMPLETED (or FAILED).
+BACKFILL_SUCCEEDED = {"COMPLETED_SUCCESS", "COMPLETED"}
+BACKFILL_FAILED = {"COMPLETED_FAILED", "FAILED", "FAILING", "CANCELED", "CANCELING"}
 
 # Straight to 127.0.0.1, whatever *_proxy variables say.
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -91,6 +106,28 @@ class DagsterUI:
                     pytest.fail(f"code location {LOCATION!r} did not load: {loaded}{self.log_tail()}")
             time.sleep(1)
         pytest.fail(f"code location {LOCATION!r} not loaded after {timeout} s: {last}{self.log_tail()}")
+
+    def wait_for_backfill(self, backfill_id: str, timeout: float) -> None:
+        """Until the backfill daemon marks the backfill done; fails fast if it fails or is canceled."""
+        deadline = time.monotonic() + timeout
+        backfill: dict = {}
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"dagster dev exited with code {self.process.returncode}{self.log_tail()}")
+            backfill = self.graphql(BACKFILL_QUERY, backfillId=backfill_id)["partitionBackfillOrError"]
+            assert backfill["__typename"] == "PartitionBackfill", backfill
+            if backfill["status"] in BACKFILL_SUCCEEDED:
+                return
+            if backfill["status"] in BACKFILL_FAILED:
+                pytest.fail(f"backfill {backfill_id} ended {backfill['status']}: {backfill['error']}{self.log_tail()}")
+            time.sleep(2)
+        pytest.fail(f"backfill {backfill_id} not done after {timeout} s: {backfill}{self.log_tail()}")
+
+    def backfill_runs(self, backfill_id: str) -> list[dict]:
+        """The runs the backfill launched (``runId``, ``status``, ``assetSelection``, ``tags``), newest first."""
+        runs = self.graphql(RUNS_QUERY, filter={"tags": [{"key": BACKFILL_TAG, "value": backfill_id}]})["runsOrError"]
+        assert runs["__typename"] == "Runs", runs
+        return runs["results"]
 
 
 def free_port() -> int:

@@ -15,14 +15,11 @@ follows the processes itself (sessions, parent chains), independently of the sup
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,10 +29,9 @@ import pytest
 
 from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
 from lakehouse.generator.cli import days_ending_yesterday
-from lakehouse.home import prepare_home
-from lakehouse.settings import PROJECT_ROOT
-from lakehouse_tests.test_e2e.dagster_ui import LOCATION, RUNS_QUERY, DagsterUI, free_port
-from lakehouse_tests.test_e2e.processes import Tree, listening_addresses, make_dev_recipe, port_taken
+from lakehouse_tests.test_e2e.dagster_ui import LOCATION, RANGE_END_TAG, RANGE_START_TAG, RUNS_QUERY
+from lakehouse_tests.test_e2e.make_dev import DagsterDev, running_make_dev
+from lakehouse_tests.test_e2e.processes import listening_addresses, port_taken
 
 pytestmark = pytest.mark.e2e
 
@@ -43,16 +39,9 @@ TABLES = ["bronze/sales", "bronze/sales_rejects", "silver/sales", "silver/sales_
 FIRST_DAY = days_ending_yesterday(4)  # four landed days, the last one yesterday (UTC)
 DAYS = [str(FIRST_DAY + timedelta(days=i)) for i in range(3)]
 NOT_REQUESTED = str(FIRST_DAY + timedelta(days=3))  # landed, never backfilled
-STARTUP_TIMEOUT, BACKFILL_TIMEOUT, SHUTDOWN_TIMEOUT, FRESHNESS_TIMEOUT = 180, 420, 30, 120
+STARTUP_TIMEOUT, BACKFILL_TIMEOUT, FRESHNESS_TIMEOUT = 180, 420, 120
 RUN_TIMEOUT, STOP_SECONDS = 180, 10
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-
-# Tags Dagster puts on backfill runs (shown on the run page of the UI).
-BACKFILL_TAG = "dagster/backfill"
-RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-# BulkActionStatus: asset backfills end COMPLETED_SUCCESS or COMPLETED_FAILED (COMPLETED is the deprecated name).
-BACKFILL_SUCCEEDED = {"COMPLETED_SUCCESS", "COMPLETED"}
-BACKFILL_FAILED = {"COMPLETED_FAILED", "FAILED", "FAILING", "CANCELED", "CANCELING"}
 
 ASSET_GRAPH_QUERY = """
 query AssetGraph {
@@ -68,16 +57,6 @@ mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
   }
 }
 """
-BACKFILL_QUERY = """
-query Backfill($backfillId: String!) {
-  partitionBackfillOrError(backfillId: $backfillId) {
-    __typename
-    ... on PartitionBackfill { status partitionNames error { message } }
-    ... on Error { message }
-  }
-}
-"""
-
 PARTITIONS_QUERY = """
 query Partitions {
   assetNodes { assetKey { path } partitionKeysByDimension { name partitionKeys } }
@@ -119,17 +98,6 @@ query Freshness {
 """
 
 
-@dataclass
-class DagsterDev(DagsterUI):
-    """A running ``make dev``, the lakehouse folders it was pointed at, and every process it started."""
-
-    warehouse: Path
-    manifest: Manifest
-    home: Path
-    port: int
-    tree: Tree
-
-
 @pytest.fixture(scope="module")
 def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
     """``make dev``'s command on a free port over four generated landing days, everything else in a tmp dir."""
@@ -137,34 +105,8 @@ def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
     # Seed 2: every day has rejected and quarantined lines, so each of the five tables gets every requested day.
     manifest = generate_landing_zone(root / "landing", FIRST_DAY, days=4, rows_per_day=200, seed=2,
                                      faults=FaultRates())
-    home = root / "dagster_home"
-    prepare_home(home)  # as scripts/setup.sh prepares data/dagster_home
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "LAKEHOUSE_LANDING": str(root / "landing"),
-        "LAKEHOUSE_WAREHOUSE": str(root / "warehouse"),
-        "LAKEHOUSE_CHECKPOINTS": str(root / "checkpoints"),
-        "LAKEHOUSE_LANDING_SENSORS": "off",  # the test launches its own backfills; sensors would materialize every day
-        "LAKEHOUSE_DEV_CONNECT": "off",  # embedded Spark per run (and 15002 may be taken)
-        "PYTHONUNBUFFERED": "1",  # so the log tail is current when a test fails
-    }
-    port = free_port()
-    log = root / "make_dev.log"
-    with log.open("wb") as out:
-        # Its own session, as a shell starts a foreground job: Ctrl-C and teardown signal the whole group.
-        process = subprocess.Popen(make_dev_recipe(port), cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/graphql"
-    dev = DagsterDev(url, log, process, warehouse=root / "warehouse", manifest=manifest, home=home, port=port,
-                     tree=Tree(process.pid))
-    try:
-        dev.wait_until_loaded(STARTUP_TIMEOUT)
+    with running_make_dev(root, manifest, STARTUP_TIMEOUT) as dev:
         yield dev
-    finally:
-        dev.tree.update()
-        _stop(process)
-        dev.tree.kill()  # whatever failed, leave no server or JVM behind
 
 
 def test_make_dev_listens_on_loopback_only_by_default(dagster_dev):
@@ -197,13 +139,11 @@ def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
 def backfill_run(dagster_dev) -> dict:
     """The one run of a 3-day backfill of the sales chain, launched as the UI's *Materialize* dialog does."""
     backfill_id = _launch_backfill(dagster_dev, DAYS)
-    _wait_for_backfill(dagster_dev, backfill_id)
+    dagster_dev.wait_for_backfill(backfill_id, BACKFILL_TIMEOUT)
 
-    backfill_runs = {"tags": [{"key": BACKFILL_TAG, "value": backfill_id}]}
-    runs = dagster_dev.graphql(RUNS_QUERY, filter=backfill_runs)["runsOrError"]
-    assert runs["__typename"] == "Runs", runs
-    assert len(runs["results"]) == 1, [(r["runId"], r["status"]) for r in runs["results"]]
-    return runs["results"][0]
+    runs = dagster_dev.backfill_runs(backfill_id)
+    assert len(runs) == 1, [(r["runId"], r["status"]) for r in runs]
+    return runs[0]
 
 
 def test_job_headers_show_automation_on_as_it_is(dagster_dev):
@@ -326,23 +266,6 @@ def _metadata(event: dict) -> dict:
     return {m["label"]: m.get("intValue", m.get("text")) for m in event["metadataEntries"]}
 
 
-def _wait_for_backfill(dev: DagsterDev, backfill_id: str) -> None:
-    """Until the backfill daemon marks the backfill done; fails fast if it fails or is canceled."""
-    deadline = time.monotonic() + BACKFILL_TIMEOUT
-    backfill: dict = {}
-    while time.monotonic() < deadline:
-        if dev.process.poll() is not None:
-            pytest.fail(f"dagster dev exited with code {dev.process.returncode}{dev.log_tail()}")
-        backfill = dev.graphql(BACKFILL_QUERY, backfillId=backfill_id)["partitionBackfillOrError"]
-        assert backfill["__typename"] == "PartitionBackfill", backfill
-        if backfill["status"] in BACKFILL_SUCCEEDED:
-            return
-        if backfill["status"] in BACKFILL_FAILED:
-            pytest.fail(f"backfill {backfill_id} ended {backfill['status']}: {backfill['error']}{dev.log_tail()}")
-        time.sleep(2)
-    pytest.fail(f"backfill {backfill_id} not done after {BACKFILL_TIMEOUT} s: {backfill}{dev.log_tail()}")
-
-
 def _expected_rows_by_day(manifest: Manifest) -> dict[str, dict[str, int]]:
     """Rows per requested day of each table, from the generator's ground truth (days with none left out)."""
     counts = {
@@ -362,21 +285,3 @@ def _rows_by_day(warehouse: Path, table: str) -> dict[str, int]:
     path = Path(warehouse).joinpath(*dg.AssetKey.from_user_string(table).path)
     days = deltalake.DeltaTable(str(path)).to_pyarrow_table(columns=["sale_date"]).column("sale_date").to_pylist()
     return {day.isoformat(): rows for day, rows in sorted(Counter(days).items())}
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the whole process group, SIGKILL to whatever is left after ``SHUTDOWN_TIMEOUT`` (unless it ended)."""
-    if process.returncode is not None:  # already stopped (Ctrl-C) and reaped
-        return
-    _signal_group(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + SHUTDOWN_TIMEOUT
-    # Wait without reaping: the group id stays reserved until the SIGKILL below has been sent.
-    while time.monotonic() < deadline and not os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
-        time.sleep(0.2)
-    _signal_group(process.pid, signal.SIGKILL)  # a hung child or a stray JVM
-    process.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
