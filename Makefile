@@ -5,7 +5,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: setup dev test lint checks generate bench lock clean cluster cluster-stop
+.PHONY: setup dev test lint checks generate bench lock clean cluster cluster-stop sql catalog
 
 setup:
 	@scripts/setup.sh
@@ -35,6 +35,14 @@ cluster: setup
 
 cluster-stop:
 	.venv/bin/python -m lakehouse.cluster stop
+
+# A SQL endpoint (Spark Thrift server, jdbc:hive2://127.0.0.1:10000/default) over the tables, registered as layer.table; Ctrl-C stops it.
+sql: setup
+	.venv/bin/python -m lakehouse.sql $(ARGS)
+
+# The catalog, a static site of every table (columns, partitions, versions, checks, lineage): open data/catalog/index.html.
+catalog: setup
+	.venv/bin/python -m lakehouse.catalog $(ARGS)
 
 checks: setup
 	.venv/bin/lakehouse-checks $(ARGS)
