@@ -38,7 +38,7 @@ from lakehouse.pipes.release import ENTRY_SCRIPT, ENTRY_SOURCE
 from lakehouse.resources.spark import DELTA_CONF
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import TEST_PII_KEY, TEST_SPARK_CONF
-from lakehouse_tests.test_cluster.test_standalone import comparable
+from lakehouse_tests.test_cluster.test_standalone import assert_same_tables, delta_tables
 from lakehouse_tests.test_engines.databricks_standin import (
     DatabricksStandIn,
     MountUnavailable,
@@ -376,14 +376,10 @@ def test_row_counts_and_check_results_equal_the_local_runs(both):
 
 def test_every_table_equals_the_local_runs(both, spark):
     local, remote = both["local"].settings.warehouse, both["databricks"].settings.warehouse
-    tables = sorted(str(p.parent.relative_to(local)) for p in local.glob("*/*/_delta_log"))
+    tables = delta_tables(local)
     assert {"silver/stores", "silver/dim_product"} <= set(tables)
-    assert sorted(str(p.parent.relative_to(remote)) for p in remote.glob("*/*/_delta_log")) == tables
-    for table in tables:
-        expected, actual = (comparable(spark.read.format("delta").load(str(warehouse / table)), table)
-                            for warehouse in (local, remote))
-        assert actual.columns == expected.columns, table
-        assert actual.exceptAll(expected).count() == 0 and expected.exceptAll(actual).count() == 0, table
+    assert delta_tables(remote) == tables
+    assert_same_tables(spark, local, remote, tables)
 
 
 def test_a_secret_the_cluster_cannot_resolve_fails_the_step_saying_which(standin, tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ from lakehouse.governance.tokens import KEY_VARIABLE
 from lakehouse.settings import LakehouseSettings
 from lakehouse_tests.conftest import REFERENCE_DAYS, SMALL_DATA_CONF, TEST_SPARK_CONF, Reference
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
-from lakehouse_tests.test_cluster.test_standalone import comparable
+from lakehouse_tests.test_cluster.test_standalone import assert_same_tables, delta_tables
 from lakehouse_tests.test_connect.test_connect import free_port
 
 FIRST, LAST = REFERENCE_DAYS
@@ -106,13 +106,9 @@ def test_every_check_evaluation_equals_the_local_runs(both):
 
 def test_every_table_equals_the_local_modes(both, spark):
     local, remote = both["local"][0], both["pipes-subprocess"][0]
-    tables = sorted(str(p.parent.relative_to(local.warehouse)) for p in local.warehouse.glob("*/*/_delta_log"))
+    tables = delta_tables(local.warehouse)
     assert {"bronze/sales", "silver/sales", "gold/daily_sales", "silver/dim_customer", "gold/hourly_events"} <= set(tables)
-    for table in tables:
-        expected, actual = (comparable(spark.read.format("delta").load(str(warehouse / table)), table)
-                            for warehouse in (local.warehouse, remote.warehouse))
-        assert actual.columns == expected.columns, table
-        assert actual.exceptAll(expected).count() == 0 and expected.exceptAll(actual).count() == 0, table
+    assert_same_tables(spark, local.warehouse, remote.warehouse, tables)
 
 
 def test_config_run_tags_and_a_failure_travel_through_pipes(both, spark, monkeypatch):
