@@ -268,15 +268,34 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM to ``process``'s group (it leads one), wait up to ``timeout`` s, then SIGKILL the group."""
+    """SIGTERM to ``process``'s group (it leads one); once the leader and every other member have ended, or after
+    ``timeout`` s, SIGKILL the group. Returns when no member runs any more (zombies, which hold nothing, aside): a
+    group's leader can end before the rest of it, so waiting for the leader alone is not enough."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        try:
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
+        while group_members(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if process.poll() is not None and not group_members(process.pid):
             return
-        except subprocess.TimeoutExpired:
+
+
+def group_members(pgid: int) -> list[int]:
+    """The running processes of process group ``pgid`` (zombies excluded), from ``/proc``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:  # ``pid (command) state ppid pgrp ...``; the command may hold spaces and parentheses
+            state, _ppid, pgrp = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue  # ended while we looked
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
 
 
 def main(argv: list[str] | None = None) -> int:

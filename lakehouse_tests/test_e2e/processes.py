@@ -48,6 +48,11 @@ class Tree:
                 os.kill(pid, signal.SIGKILL)
 
 
+def session_members(sid: int) -> dict[int, str]:
+    """The running processes of session ``sid`` (zombies, which hold nothing, aside) and their command lines."""
+    return {pid: _command(pid) for pid in _pids() if (stat := _stat(pid)) and stat[2] == sid and stat[1] != "Z"}
+
+
 def make_dev_recipe(port: int) -> list[str]:
     """The command ``make dev`` runs for this port (``make -n`` prints it, after setup's, without running either)."""
     printed = subprocess.run(["make", "-n", "--no-print-directory", "dev", f"PORT={port}"],  # HOST: the Makefile's default
