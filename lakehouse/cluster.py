@@ -36,7 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from lakehouse.connect import port_in_use, spark_home, stop_process_group
+from lakehouse.connect import spark_home
+from lakehouse.servers import STOP_TIMEOUT, port_in_use, stop_process_group
 from lakehouse.settings import PROJECT_ROOT
 
 HOST = "127.0.0.1"
@@ -44,7 +45,6 @@ DEFAULT_PORT = 7077
 DEFAULT_WEBUI_PORT = 8080
 DEFAULT_DIR = PROJECT_ROOT / "data" / "cluster"
 READY_TIMEOUT = 120.0  # seconds: both JVMs up and the worker registered (10-20 s here)
-STOP_TIMEOUT = 20.0
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 

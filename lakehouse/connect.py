@@ -34,16 +34,11 @@ import argparse
 import contextlib
 import os
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
 import grpc
 import pyspark
@@ -52,6 +47,7 @@ from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc, relations_pb2
 
 from lakehouse.jars import delta_jars
 from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
+from lakehouse.servers import ServerProcess, interrupt_on_signals
 from lakehouse.settings import PROJECT_ROOT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -60,7 +56,6 @@ DEFAULT_JARS_DIR = PROJECT_ROOT / ".cache" / "jars"
 DEFAULT_LOG_FILE = PROJECT_ROOT / "data" / "logs" / "spark-connect.log"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 READY_TIMEOUT = 180.0  # seconds; it took 20-75 s here, on 2 cores shared with other Spark JVMs
-STOP_TIMEOUT = 20.0
 HOW_TO_START = ("`make dev` starts one at sc://127.0.0.1:15002; `python -m lakehouse.connect` starts one on its own; "
                 "or unset LAKEHOUSE_SPARK_REMOTE to run embedded Spark in each run's process")
 _TOKEN = re.compile(r"(token=)[^;]*", re.IGNORECASE)
@@ -184,12 +179,13 @@ def wait_until_ready(url: str, timeout: float = READY_TIMEOUT, alive: Callable[[
         time.sleep(0.5)
 
 
-class ConnectServer:
+class ConnectServer(ServerProcess):
     """A local Spark Connect server for the duration of a ``with`` block: started, ready, then stopped.
 
     The server runs in a session of its own, its output goes to ``log_file`` (default
     ``data/logs/spark-connect.log``); leaving the block stops it with SIGTERM (Spark's shutdown
-    hooks), then SIGKILL after ``STOP_TIMEOUT`` seconds, also when the block raised.
+    hooks), then SIGKILL after ``STOP_TIMEOUT`` seconds, also when the block raised
+    (:class:`lakehouse.servers.ServerProcess`).
 
     Example::
 
@@ -197,18 +193,19 @@ class ConnectServer:
             subprocess.run(["dagster", "job", "execute", ...], env={**os.environ, "LAKEHOUSE_SPARK_REMOTE": server.url})
     """
 
+    error = ConnectError
+    what = "Spark Connect server"
+
     def __init__(self, port: int = DEFAULT_PORT, jars_dir: Path = DEFAULT_JARS_DIR, log_file: Path | None = None, *,
                  host: str = DEFAULT_HOST, conf: Mapping[str, str] | None = None, timeout: float = READY_TIMEOUT,
                  token: str | None = None) -> None:
-        self.port = port
-        self.host = host
+        env = server_env()
+        if token is not None:  # in the environment, not on the command line other users can read (ps)
+            env[TOKEN_VARIABLE] = token
+        super().__init__(server_command(port, Path(jars_dir), host=host, conf=conf),
+                         Path(log_file) if log_file is not None else DEFAULT_LOG_FILE,
+                         host=host, port=port, timeout=timeout, cwd=PROJECT_ROOT, env=env)
         self.token = token
-        self.command = server_command(port, Path(jars_dir), host=host, conf=conf)
-        self.log_file = Path(log_file) if log_file is not None else DEFAULT_LOG_FILE
-        self.timeout = timeout
-        self.process: subprocess.Popen | None = None
-        self.ready_seconds: float | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -222,80 +219,11 @@ class ConnectServer:
             return f"sc://{self.host}:{self.port}"
         return f"sc://localhost:{self.port}/;token={self.token}"
 
-    def start(self) -> ConnectServer:
-        """Start the server and wait until it answers a query (raises :class:`ConnectError` otherwise, server stopped)."""
-        if port_in_use(self.host, self.port):
-            raise ConnectError(f"port {self.port} on {self.host} is taken: another Spark Connect server (or other program) "
-                               f"listens there. Use it with LAKEHOUSE_SPARK_REMOTE={redact(self.url)}, stop it, or pick another port.")
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_file.open("ab")
-        env = server_env()
-        if self.token is not None:  # in the environment, not on the command line other users can read (ps)
-            env[TOKEN_VARIABLE] = self.token
-        self.process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True, cwd=PROJECT_ROOT)
-        process = self.process
-        try:
-            self.ready_seconds = wait_until_ready(self.url, self.timeout, alive=lambda: process.poll() is None)
-        except BaseException as error:
-            self.stop()
-            if isinstance(error, ConnectError):
-                raise ConnectError(f"{error}; server log: {self.log_file}") from None
-            raise
-        return self
+    def taken(self) -> str:
+        return f"Use it with LAKEHOUSE_SPARK_REMOTE={redact(self.url)}, stop it, or pick another port"
 
-    def stop(self) -> None:
-        """SIGTERM to the server's process group, SIGKILL after ``STOP_TIMEOUT`` s; idempotent."""
-        if self.process is not None:
-            stop_process_group(self.process, STOP_TIMEOUT)
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> ConnectServer:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((host, port)) == 0
-
-
-def stop_process_group(process: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM to ``process``'s group (it leads one); once the leader and every other member have ended, or after
-    ``timeout`` s, SIGKILL the group. Returns when no member runs any more (zombies, which hold nothing, aside): a
-    group's leader can end before the rest of it, so waiting for the leader alone is not enough."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        deadline = time.monotonic() + timeout
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout)
-        while group_members(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if process.poll() is not None and not group_members(process.pid):
-            return
-
-
-def group_members(pgid: int) -> list[int]:
-    """The running processes of process group ``pgid`` (zombies excluded), from ``/proc``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:  # ``pid (command) state ppid pgrp ...``; the command may hold spaces and parentheses
-            state, _ppid, pgrp = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue  # ended while we looked
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+    def wait_until_ready(self, timeout: float, alive: Callable[[], bool]) -> None:
+        wait_until_ready(self.url, timeout, alive)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,16 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     # A token in the environment makes the server refuse clients without it (see ConnectServer.url).
     server = ConnectServer(port=args.port, jars_dir=args.jars_dir, log_file=args.log_file, host=args.host,
                            token=os.environ.get(TOKEN_VARIABLE) or None)
-    stopping = False
-
-    def on_signal(signum: int, _frame) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    interrupt_on_signals()
     say = (lambda _message: None) if args.quiet else (lambda message: print(message, flush=True))
     say(f"Spark Connect server starting on {redact(server.url)} (log: {server.log_file})")
     try:

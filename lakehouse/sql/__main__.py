@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from lakehouse.connect import spark_home
+from lakehouse.servers import interrupt_on_signals
 from lakehouse.settings import LakehouseSettings
 from lakehouse.sql.registration import Registrar
 from lakehouse.sql.server import (
@@ -32,16 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     warehouse = LakehouseSettings.from_env().warehouse
     server = ThriftServer(port=args.port, jars_dir=args.jars_dir, log_file=args.log_file, host=args.host,
                           metastore=args.metastore)
-    stopping = False
-
-    def on_signal(signum: int, _frame) -> None:
-        nonlocal stopping
-        if not stopping:  # once: a second Ctrl-C must not interrupt the stop itself
-            stopping = True
-            raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    interrupt_on_signals()
     print(f"SQL endpoint starting on {server.url} (log: {server.log_file}; metastore: {server.metastore})", flush=True)
     try:
         server.start()

@@ -25,19 +25,18 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from impala.dbapi import connect as hs2_connect
 from impala.hiveserver2 import HiveServer2Connection, HiveServer2Cursor
 
-from lakehouse.connect import port_in_use, server_env, spark_home, stop_process_group
+from lakehouse.connect import server_env, spark_home
 from lakehouse.jars import delta_jars
 from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
+from lakehouse.servers import ServerProcess
 from lakehouse.settings import PROJECT_ROOT
 
 DEFAULT_HOST = "127.0.0.1"
@@ -48,7 +47,6 @@ DEFAULT_LOG_FILE = PROJECT_ROOT / "data" / "logs" / "spark-thrift.log"
 SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 JDBC_DRIVER = "org.apache.hive.jdbc.HiveDriver"  # in the wheel's jars/hive-jdbc-2.3.10.jar
 READY_TIMEOUT = 180.0  # seconds; 12-65 s measured here, on 2 cores shared with other Spark JVMs
-STOP_TIMEOUT = 20.0
 CLIENT_USER = "lakehouse"  # authentication NONE: the name is recorded, never checked
 
 
@@ -154,12 +152,12 @@ def wait_until_ready(host: str, port: int, timeout: float = READY_TIMEOUT, alive
         time.sleep(1)
 
 
-class ThriftServer:
+class ThriftServer(ServerProcess):
     """Spark's Thrift server for the duration of a ``with`` block: started, answering ``SELECT 1``, then stopped.
 
     It runs in a process group of its own, its output in ``log_file`` (default ``data/logs/spark-thrift.log``),
     its metastore in ``metastore`` (default ``data/metastore``). Leaving the block stops it: SIGTERM to the
-    group, SIGKILL after ``STOP_TIMEOUT`` s, also when the block raised.
+    group, SIGKILL after ``STOP_TIMEOUT`` s, also when the block raised (:class:`lakehouse.servers.ServerProcess`).
 
     Example::
 
@@ -167,55 +165,28 @@ class ThriftServer:
             subprocess.run(["beeline", "-u", server.url, "-e", "SHOW SCHEMAS"])
     """
 
+    error = SqlEndpointError
+    what = "SQL endpoint"
+
     def __init__(self, port: int = DEFAULT_PORT, jars_dir: Path = DEFAULT_JARS_DIR, log_file: Path | None = None, *,
                  host: str = DEFAULT_HOST, metastore: Path | None = None, master: str = "local[*]",
                  conf: Mapping[str, str] | None = None, timeout: float = READY_TIMEOUT) -> None:
-        self.port, self.host, self.timeout = port, host, timeout
         self.metastore = (Path(metastore) if metastore is not None else DEFAULT_METASTORE).resolve()
-        self.log_file = Path(log_file) if log_file is not None else DEFAULT_LOG_FILE
-        self.command = server_command(port, Path(jars_dir), host=host, metastore=self.metastore, master=master, conf=conf)
-        self.process: subprocess.Popen | None = None
-        self.ready_seconds: float | None = None
-        self._launched = 0.0
-        self._log: IO[bytes] | None = None
+        # The metastore folder is the working directory: Derby writes derby.log there from its first moment.
+        super().__init__(server_command(port, Path(jars_dir), host=host, metastore=self.metastore, master=master, conf=conf),
+                         Path(log_file) if log_file is not None else DEFAULT_LOG_FILE,
+                         host=host, port=port, timeout=timeout, cwd=self.metastore, env=server_env())
 
     @property
     def url(self) -> str:
         """The JDBC URL of the endpoint (``jdbc:hive2://127.0.0.1:<port>/default``)."""
         return jdbc_url(self.host, self.port)
 
-    def start(self) -> ThriftServer:
-        """Start the server and wait until it answers (raises :class:`SqlEndpointError` naming the log, server stopped)."""
-        self.launch()
-        return self.wait()
+    def taken(self) -> str:
+        return f"Connect to {self.url}, stop it, or pick another port (--port)"
 
-    def launch(self) -> None:
-        """Start the server's process without waiting for it, to do other work while its JVM starts; then :meth:`wait`."""
-        if port_in_use(self.host, self.port):
-            raise SqlEndpointError(f"port {self.port} on {self.host} is taken: another SQL endpoint (or other program) "
-                                   f"listens there. Connect to {self.url}, stop it, or pick another port (--port).")
-        self.metastore.mkdir(parents=True, exist_ok=True)  # Derby writes derby.log there from its first moment
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_file.open("ab")
-        self._launched = time.monotonic()
-        self.process = subprocess.Popen(self.command, env=server_env(), stdin=subprocess.DEVNULL, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True, cwd=self.metastore)
-
-    def wait(self) -> ThriftServer:
-        """Wait until the launched server answers ``SELECT 1`` (raises :class:`SqlEndpointError` naming the log, server
-        stopped, when it ends first or does not answer within ``timeout`` s)."""
-        process = self.process
-        if process is None:
-            raise SqlEndpointError(f"the SQL endpoint at {self.url} was not launched (or was stopped)")
-        try:
-            wait_until_ready(self.host, self.port, self.timeout, alive=lambda: process.poll() is None)
-        except BaseException as error:
-            self.stop()
-            if isinstance(error, SqlEndpointError):
-                raise SqlEndpointError(f"{error}; server log: {self.log_file}{self._hint()}") from None
-            raise
-        self.ready_seconds = time.monotonic() - self._launched
-        return self
+    def wait_until_ready(self, timeout: float, alive: Callable[[], bool]) -> None:
+        wait_until_ready(self.host, self.port, timeout, alive)
 
     def _hint(self) -> str:
         """The likely cause, from the end of the server's log, when it is one the message can name."""
@@ -233,18 +204,3 @@ class ThriftServer:
     def connect(self, timeout: float | None = 300) -> HiveServer2Connection:
         """A DB-API connection to this server (:func:`connect`)."""
         return connect(self.host, self.port, timeout)
-
-    def stop(self) -> None:
-        """SIGTERM to the server's process group, SIGKILL after ``STOP_TIMEOUT`` s; idempotent."""
-        if self.process is not None:
-            stop_process_group(self.process, STOP_TIMEOUT)
-            self.process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> ThriftServer:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()

@@ -23,9 +23,10 @@ from pyspark.sql import functions as F
 
 from lakehouse import delta, tables
 from lakehouse.checks.declared import declaration_problems
-from lakehouse.connect import port_in_use, server_env, spark_home
+from lakehouse.connect import server_env, spark_home
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import generate_landing_zone
+from lakehouse.servers import port_in_use
 from lakehouse.settings import LakehouseSettings
 from lakehouse.sql import Pass, Registrar, SqlEndpointError, ThriftServer, column_comment, described, run
 from lakehouse.tables.registry import PII, Table
