@@ -724,6 +724,40 @@ def data_files(spark: SparkSession, path: str | Path) -> list[DataFile]:
     return [DataFile(f, sizes.get(f, 0), partition_of(f)) for f in files]
 
 
+def partitions_with_files(spark: SparkSession, path: str | Path) -> int:
+    """How many partitions hold at least one file of the table's current version (1 when it is unpartitioned).
+
+    For a local table the files' partition values come from the Delta log through delta-rs (``deltalake``),
+    which replays the log without a Spark job: about 20 ms for 1,500 files over 366 partitions, where
+    Spark's file listing (``inputFiles``) took 0.2 s warm and several seconds in a fresh JVM, growing with
+    the table's files (2026-12-05). Elsewhere, or when delta-rs cannot open the log (a table feature it
+    does not read), from Spark's list of the table's files.
+
+    Example::
+
+        partitions_with_files(spark, "data/warehouse/silver/sales")   # 30 after 30 days
+    """
+    local = _local(path)
+    if local is not None:
+        import deltalake  # imported here: most runs never need it, and it is a large native library
+        import pyarrow as pa
+
+        try:
+            actions = deltalake.DeltaTable(str(local)).get_add_actions(flatten=True)
+        except Exception as error:  # delta-rs is an optimization here: any failure falls back to Spark
+            logging.getLogger(__name__).info("delta-rs could not read the log of %s (%s); listing its files with Spark",
+                                             path, error)
+        else:
+            columns = [name for name in actions.schema.names if name.startswith("partition.")]
+            if not actions.num_rows:
+                return 0
+            if not columns:
+                return 1
+            values = [pa.chunked_array(actions.column(name)).to_pylist() for name in columns]
+            return len(set(zip(*values, strict=True)))
+    return len({partition_of(f) for f in read(spark, path).inputFiles()})
+
+
 def partition_of(file: str) -> str:
     """The partition directories of a data file (``sale_date=2025-01-03``), ``''`` for an unpartitioned table."""
     directories = PurePosixPath(urlparse(file).path).parent.parts

@@ -110,11 +110,11 @@ def key_unique(spark: SparkSession, table: Table, path: str, table_detail: delta
 def small_files(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
     detail = table_detail or delta.detail(spark, path)
     partitions = 1
-    # Partitions holding files, from the file list of the Delta log (no data file is read), counted only when the
+    # Partitions holding files, from the Delta log (no data file is read), counted only when the
     # verdict depends on it: with at most max_files_per_partition files, or files large enough, it passes anyway.
     undecided = detail.num_files > table.max_files_per_partition and detail.average_file_bytes < table.min_average_file_bytes
     if table.partition_column and undecided:
-        partitions = max(1, len({delta.partition_of(f) for f in delta.read(spark, path).inputFiles()}))
+        partitions = max(1, delta.partitions_with_files(spark, path))
     per_partition = detail.num_files / partitions
     too_many = undecided and per_partition > table.max_files_per_partition  # per_partition <= num_files
     return dg.AssetCheckResult(
