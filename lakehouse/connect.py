@@ -222,7 +222,7 @@ class ConnectServer(ServerProcess):
     def taken(self) -> str:
         return f"Use it with LAKEHOUSE_SPARK_REMOTE={redact(self.url)}, stop it, or pick another port"
 
-    def wait_until_ready(self, timeout: float, alive: Callable[[], bool]) -> None:
+    def wait_for_answer(self, timeout: float, alive: Callable[[], bool]) -> None:
         wait_until_ready(self.url, timeout, alive)
 
 

@@ -33,7 +33,7 @@ class ServerProcess:
     """A server program for the duration of a ``with`` block (or between :meth:`start` and :meth:`stop`).
 
     Subclasses set ``error`` (the exception their failures raise), ``what`` (the server's name in messages) and
-    implement :meth:`wait_until_ready` and :attr:`url`; they may add a :meth:`_hint` read from the log.
+    implement :meth:`wait_for_answer` and :attr:`url`; they may add a :meth:`_hint` read from the log.
     """
 
     error: ClassVar[type[Exception]] = RuntimeError
@@ -54,7 +54,7 @@ class ServerProcess:
         """Where clients connect."""
         raise NotImplementedError
 
-    def wait_until_ready(self, timeout: float, alive: Callable[[], bool]) -> None:
+    def wait_for_answer(self, timeout: float, alive: Callable[[], bool]) -> None:
         """Return once the server answers; raise ``error`` after ``timeout`` s or as soon as ``alive()`` is false."""
         raise NotImplementedError
 
@@ -86,7 +86,7 @@ class ServerProcess:
         if process is None:
             raise self.error(f"the {self.what} at {self.url} was not launched (or was stopped)")
         try:
-            self.wait_until_ready(self.timeout, lambda: process.poll() is None)
+            self.wait_for_answer(self.timeout, lambda: process.poll() is None)
         except BaseException as error:
             self.stop()
             if isinstance(error, self.error):

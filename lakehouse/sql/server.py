@@ -185,7 +185,7 @@ class ThriftServer(ServerProcess):
     def taken(self) -> str:
         return f"Connect to {self.url}, stop it, or pick another port (--port)"
 
-    def wait_until_ready(self, timeout: float, alive: Callable[[], bool]) -> None:
+    def wait_for_answer(self, timeout: float, alive: Callable[[], bool]) -> None:
         wait_until_ready(self.host, self.port, timeout, alive)
 
     def _hint(self) -> str:

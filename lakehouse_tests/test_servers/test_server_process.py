@@ -39,7 +39,7 @@ class HttpServer(ServerProcess):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def wait_until_ready(self, timeout: float, alive: Callable[[], bool]) -> None:
+    def wait_for_answer(self, timeout: float, alive: Callable[[], bool]) -> None:
         deadline = time.monotonic() + timeout
         while not port_in_use(self.host, self.port):
             if not alive():
