@@ -1,16 +1,17 @@
 """``make dev`` started as a user starts it, driven over GraphQL as the UI drives it, then stopped with Ctrl-C.
 
-One ``make dev`` (its supervisor, then dagster dev: webserver, daemon, code server) serves the
-whole module, over a landing zone dated like the sample ``make dev`` sets up (days ending
-yesterday, no start date set), with ``LAKEHOUSE_DEV_CONNECT=off``: each run starts its own Spark
+The package's one ``make dev`` (its supervisor, then dagster dev: webserver, daemon, code server; see
+``conftest.py``) serves the module, over a landing zone dated like the sample ``make dev`` sets up (days
+ending yesterday, no start date set), with ``LAKEHOUSE_DEV_CONNECT=off``: each run starts its own Spark
 JVM, the case that used to outlive Ctrl-C (see :mod:`lakehouse.dev`; the Connect server's stop is
-test_dev's). The asset graph shows the layers bronze → silver → gold and exactly the landed days
-as partitions; a partition backfill launched like the UI's "Materialize selected → backfill" runs
-as one run (``BackfillPolicy.single_run()``) that writes exactly the requested days; afterwards
-each day shows its own check results and row count, and the freshness policy passes. Last, while
-a run of the fourth day (launched as the UI launches one partition) is in its first step with a Spark JVM, Ctrl-C (SIGINT to the
-process group, as a shell sends it to a foreground job) stops everything within 10 s. The test
-follows the processes itself (sessions, parent chains), independently of the supervisor.
+test_dev's). The asset graph shows the layers bronze → silver → gold and exactly the landed days as
+partitions; the package's partition backfill (launched from the UI's *Materialize* dialog by
+test_browser, or over GraphQL as that dialog does where there is no Chromium) runs as one run
+(``BackfillPolicy.single_run()``) that writes exactly the requested days; afterwards each day shows its
+own check results and row count, and the freshness policy passes. Last, while a run of the fourth day
+(launched as the UI launches one partition) is in its first step with a Spark JVM, Ctrl-C (SIGINT to the
+process group, as a shell sends it to a foreground job) stops everything within 10 s. The test follows
+the processes itself (sessions, parent chains), independently of the supervisor.
 """
 
 from __future__ import annotations
@@ -19,42 +20,28 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import deltalake
 import pytest
 
-from lakehouse.generator import FaultRates, Manifest, generate_landing_zone
-from lakehouse.generator.cli import days_ending_yesterday
+from lakehouse.generator import Manifest
 from lakehouse_tests.test_e2e.dagster_ui import LOCATION, RANGE_END_TAG, RANGE_START_TAG, RUNS_QUERY
-from lakehouse_tests.test_e2e.make_dev import DagsterDev, running_make_dev
+from lakehouse_tests.test_e2e.make_dev import DagsterDev
 from lakehouse_tests.test_e2e.processes import listening_addresses, port_taken
+from lakehouse_tests.test_e2e.scenario import DAYS, NOT_REQUESTED
+from lakehouse_tests.test_e2e.scenario import SALES_TABLES as TABLES
 
 pytestmark = pytest.mark.e2e
 
-TABLES = ["bronze/sales", "bronze/sales_rejects", "silver/sales", "silver/sales_quarantine", "gold/daily_sales"]
-FIRST_DAY = days_ending_yesterday(4)  # four landed days, the last one yesterday (UTC)
-DAYS = [str(FIRST_DAY + timedelta(days=i)) for i in range(3)]
-NOT_REQUESTED = str(FIRST_DAY + timedelta(days=3))  # landed, never backfilled
-STARTUP_TIMEOUT, BACKFILL_TIMEOUT, FRESHNESS_TIMEOUT = 180, 420, 120
+FRESHNESS_TIMEOUT = 120
 RUN_TIMEOUT, STOP_SECONDS = 180, 10
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 ASSET_GRAPH_QUERY = """
 query AssetGraph {
   assetNodes { assetKey { path } groupName dependencyKeys { path } }
-}
-"""
-LAUNCH_BACKFILL_MUTATION = """
-mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
 }
 """
 PARTITIONS_QUERY = """
@@ -98,17 +85,6 @@ query Freshness {
 """
 
 
-@pytest.fixture(scope="module")
-def dagster_dev(tmp_path_factory) -> Iterator[DagsterDev]:
-    """``make dev``'s command on a free port over four generated landing days, everything else in a tmp dir."""
-    root = tmp_path_factory.mktemp("dagster_dev")
-    # Seed 2: every day has rejected and quarantined lines, so each of the five tables gets every requested day.
-    manifest = generate_landing_zone(root / "landing", FIRST_DAY, days=4, rows_per_day=200, seed=2,
-                                     faults=FaultRates())
-    with running_make_dev(root, manifest, STARTUP_TIMEOUT) as dev:
-        yield dev
-
-
 def test_make_dev_listens_on_loopback_only_by_default(dagster_dev):
     """The recipe is `make dev` without HOST: the UI is reachable from this machine only (`HOST=0.0.0.0` opens it)."""
     assert listening_addresses(dagster_dev.port) == {"127.0.0.1"}
@@ -136,11 +112,8 @@ def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
 
 
 @pytest.fixture(scope="module")
-def backfill_run(dagster_dev) -> dict:
-    """The one run of a 3-day backfill of the sales chain, launched as the UI's *Materialize* dialog does."""
-    backfill_id = _launch_backfill(dagster_dev, DAYS)
-    dagster_dev.wait_for_backfill(backfill_id, BACKFILL_TIMEOUT)
-
+def backfill_run(dagster_dev, backfill_id) -> dict:
+    """The one run of the package's 3-day backfill of the sales chain (see ``conftest.py``)."""
     runs = dagster_dev.backfill_runs(backfill_id)
     assert len(runs) == 1, [(r["runId"], r["status"]) for r in runs]
     return runs[0]
@@ -199,8 +172,9 @@ def test_after_the_backfill_each_day_shows_its_own_checks_and_row_count_and_is_f
     assert freshness["silver/sales"] == freshness["gold/daily_sales"] == "HEALTHY", freshness
 
 
+@pytest.mark.stops_make_dev
 def test_ctrl_c_stops_make_dev_and_every_process_it_started_within_10_s(dagster_dev):
-    """Last in the module: it stops the ``make dev`` the other tests use."""
+    """Last in the package (``conftest.py`` moves it there): it stops the ``make dev`` the other tests use."""
     dev = dagster_dev
     run_id = _wait_for_a_run_with_its_jvm(dev, _launch_partition_run(dev, NOT_REQUESTED))
 
@@ -223,17 +197,6 @@ def test_ctrl_c_stops_make_dev_and_every_process_it_started_within_10_s(dagster_
     assert left == [], [(run.run_id, run.status) for run in left]
     assert status in {dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS}
     assert "[dev]" in dev.log.read_text(errors="replace").splitlines()[-1], dev.log_tail()  # the one-line summary
-
-
-def _launch_backfill(dev: DagsterDev, days: list[str]) -> str:
-    """A backfill of the sales chain for ``days``, launched as the UI's *Materialize* dialog does; its id."""
-    launched = dev.graphql(LAUNCH_BACKFILL_MUTATION, backfillParams={
-        "assetSelection": [{"path": key.split("/")} for key in TABLES],
-        "partitionNames": days,
-        "fromFailure": False,
-    })["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    return launched["backfillId"]
 
 
 def _launch_partition_run(dev: DagsterDev, day: str) -> str:
