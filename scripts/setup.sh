@@ -34,10 +34,10 @@ fi
 # Debian's package, only as root with apt-get like Java above; without it the browser tests are skipped (under CI, fail).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Chromium with apt-get (for the browser tests, lakehouse_tests/test_browser)"
+    say "installing Chromium with apt-get (for the browser tests, lakehouse_tests/test_e2e/test_browser.py)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   else
-    say "no Chromium found: the browser tests (lakehouse_tests/test_browser) will be skipped; to run them install Debian's 'chromium' (e.g. 'sudo apt-get install chromium') so that 'chromium' is on PATH"
+    say "no Chromium found: the browser tests (lakehouse_tests/test_e2e/test_browser.py) will be skipped; to run them install Debian's 'chromium' (e.g. 'sudo apt-get install chromium') so that 'chromium' is on PATH"
   fi
 fi
 
