@@ -4,14 +4,24 @@ In a scratch folder, builds a Delta events table with Change Data Feed (an INSER
 earlier UPDATE for a fifth of the keys) and the dimension from it; then appends events for a
 share of the keys: updates of a tracked column, no-op updates, deletes, and late updates older by
 sequence than history already written. After a small warm-up MERGE, it times (a) the incremental
-run as the asset does it: ``changed_keys`` + the full history of those keys (semi-join) +
+run as the asset does it: ``changed_keys`` + the full history of those keys (``history_of``) +
 ``merge_scd2``, and (b) ``rebuild_scd2`` over all events into a copy of the same dimension, and
 checks that both tables are identical.
+
+Which keys change (``--changes``): ``spread`` (default) picks every 100th key, so with 1% changed
+every file of the dimension holds changed keys, whatever its layout; ``range`` picks the highest 1% of
+ids (e.g. the customers who signed up lately), which a layout by key keeps in a few files. How the
+dimension is laid out (``--layout``): ``written`` (default) is the files the first overwrite wrote;
+``clustered`` creates it from the registry's ``silver/dim_customer`` declaration (``CLUSTER BY
+customer_id``, deletion vectors) and clusters it with ``OPTIMIZE`` into files of at most ``--file-mib``
+MiB, as the maintenance job would with that file size, so a MERGE can skip the files that hold no
+changed key.
 
 Usage::
 
     make bench ARGS="scd2"                                    # 1,000,000 keys, 1% changed
     make bench ARGS="scd2 --keys 20000 --changed-share 0.05"  # smaller
+    make bench ARGS="scd2 --changes range --layout clustered" # changes in a few files of a clustered dimension
 """
 
 from __future__ import annotations
@@ -23,12 +33,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from benchmarks import machine
+from lakehouse import delta, tables
 from lakehouse.resources import SparkResource
-from lakehouse.scd.scd2 import Scd2Result, Scd2Spec, changed_keys, last_source_version, merge_scd2, rebuild_scd2
+from lakehouse.scd.scd2 import Scd2Result, Scd2Spec, changed_keys, history_of, last_source_version, merge_scd2, rebuild_scd2
 from lakehouse.settings import PROJECT_ROOT
 
 SPEC = Scd2Spec(keys=("customer_id",), sequence="seq", timestamp="event_ts",
@@ -42,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=1_000_000, help="dimension keys (default 1,000,000)")
     parser.add_argument("--changed-share", type=float, default=0.01,
                         help="share of keys with new events (default 0.01)")
+    parser.add_argument("--changes", choices=("spread", "range"), default="spread",
+                        help="which keys change: every 1/share-th key (default) or the highest share of ids")
+    parser.add_argument("--layout", choices=("written", "clustered"), default="written",
+                        help="the dimension as first written (default) or clustered by customer_id (the registry's declaration)")
+    parser.add_argument("--file-mib", type=float, default=1.0, help="OPTIMIZE's largest file with --layout clustered (MiB)")
     parser.add_argument("--driver-memory", default="6g")
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT / "data" / "bench" / "scd2")
     args = parser.parse_args(argv)
@@ -52,15 +68,21 @@ def main(argv: list[str] | None = None) -> int:
     events_path, dim_path, rebuilt_path = (str(args.root / name) for name in ("events", "dim", "dim_rebuilt"))
     spark = SparkResource(jars_dir=str(PROJECT_ROOT / ".cache" / "jars"),
                           conf={"spark.driver.memory": args.driver_memory}).get_session()
+    changed = (F.col("customer_id") % step == 0) if args.changes == "spread" \
+        else F.col("customer_id") > args.keys - max(1, round(args.keys * args.changed_share))
 
     print(f"building {args.keys:,} keys of history and the dimension in {args.root} ...", flush=True)
     began = time.perf_counter()
-    history = _history(spark, args.keys, step)
+    history = _history(spark, args.keys, changed)
     history.write.format("delta").option("delta.enableChangeDataFeed", "true").save(events_path)
+    if args.layout == "clustered":
+        delta.create_table(spark, tables.SILVER_DIM_CUSTOMER, dim_path)
     initial = rebuild_scd2(spark, dim_path, _events(spark, events_path), SPEC, source_version=0)
+    if args.layout == "clustered":
+        delta.optimize(spark, dim_path, max_file_bytes=int(args.file_mib * 2**20))
     shutil.copytree(dim_path, rebuilt_path)
     print(f"  initial build: {initial.versions_written:,} versions in {time.perf_counter() - began:.1f} s", flush=True)
-    _changes(spark, args.keys, step).write.format("delta").mode("append").save(events_path)
+    _changes(spark, args.keys, changed, step).write.format("delta").mode("append").save(events_path)
     _warm_up(spark, str(args.root / "warm_up"))
 
     began = time.perf_counter()
@@ -69,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if keys is None:
         raise ValueError(f"changed_keys cannot read the changes of {events_path} since the version recorded "
                          f"in {dim_path} (it asks for a full rebuild)")
-    history = _events(spark, events_path).join(keys, list(SPEC.keys), "left_semi")
+    history = history_of(_events(spark, events_path), keys, SPEC)
     incremental = merge_scd2(spark, dim_path, history, SPEC, source_version=current)
     incremental_s = time.perf_counter() - began
     print(f"  incremental: {incremental_s:.1f} s (changed_keys {found:.1f} s)", flush=True)
@@ -86,29 +108,31 @@ def main(argv: list[str] | None = None) -> int:
 
 def _warm_up(spark: SparkSession, folder: str) -> None:
     """One small MERGE first, so that neither timed mode pays for compiling Delta's MERGE code paths."""
-    small = _history(spark, 1_000, 10)
+    changed = F.col("customer_id") % 10 == 0
+    small = _history(spark, 1_000, changed)
     rebuild_scd2(spark, folder, small, SPEC)
-    merge_scd2(spark, folder, small.unionByName(_changes(spark, 1_000, 10)), SPEC)
+    merge_scd2(spark, folder, small.unionByName(_changes(spark, 1_000, changed, 10)), SPEC)
 
 
-def _history(spark: SparkSession, keys: int, step: int) -> DataFrame:
-    """An INSERT per key (seq 10) and, for every fifth key and every changed key, an UPDATE of city (seq 20)."""
+def _history(spark: SparkSession, keys: int, changed: Column) -> DataFrame:
+    """An INSERT per key (seq 10) and, for every fifth key and every key that will change, an UPDATE of city (seq 20)."""
     ids = spark.range(1, keys + 1).withColumnRenamed("id", "customer_id")
     inserts = _event(ids, 10, "INSERT", city=_city(0))
-    updated = ids.where((F.col("customer_id") % HISTORY_EVERY == 0) | (F.col("customer_id") % step == 0))
+    updated = ids.where((F.col("customer_id") % HISTORY_EVERY == 0) | changed)
     return inserts.unionByName(_event(updated, 20, "UPDATE", city=_city(1)))
 
 
-def _changes(spark: SparkSession, keys: int, step: int) -> DataFrame:
-    """Events for the keys with id % step == 0: 70% email changes, 15% no-ops, 5% deletes, 10% late updates."""
-    ids = spark.range(1, keys + 1).withColumnRenamed("id", "customer_id").where(F.col("customer_id") % step == 0)
-    bucket = (F.col("customer_id") / F.lit(step)).cast("long") % 20
-    changed = _event(ids.where(bucket < 14), 30, "UPDATE", city=_city(1), email=F.concat(F.lit("new-"), _email()))
+def _changes(spark: SparkSession, keys: int, changed: Column, step: int) -> DataFrame:
+    """Events for the keys ``changed`` selects: 70% email changes, 15% no-ops, 5% deletes, 10% late updates."""
+    ids = spark.range(1, keys + 1).withColumnRenamed("id", "customer_id").where(changed)
+    bucket = F.when(F.col("customer_id") % step == 0, (F.col("customer_id") / F.lit(step)).cast("long")) \
+        .otherwise(F.col("customer_id")) % 20
+    updates = _event(ids.where(bucket < 14), 30, "UPDATE", city=_city(1), email=F.concat(F.lit("new-"), _email()))
     no_op = _event(ids.where(bucket.between(14, 16)), 30, "UPDATE", city=_city(1))
     deleted = _event(ids.where(bucket == 17), 30, "DELETE", city=_city(1))
     # older by sequence than the UPDATE at seq 20 already in the dimension: splits the first version
     late = _event(ids.where(bucket >= 18), 15, "UPDATE", city=_city(0), name=F.concat(F.lit("late-"), _name()))
-    return changed.unionByName(no_op).unionByName(deleted).unionByName(late)
+    return updates.unionByName(no_op).unionByName(deleted).unionByName(late)
 
 
 def _event(ids: DataFrame, seq: int, op: str, city, email=None, name=None) -> DataFrame:
@@ -146,6 +170,12 @@ def _identical(spark: SparkSession, left: str, right: str) -> bool:
             and hashed[0].exceptAll(hashed[1]).isEmpty() and hashed[1].exceptAll(hashed[0]).isEmpty())
 
 
+def _layout(spark: SparkSession, path: str, args: argparse.Namespace) -> str:
+    files = delta.detail(spark, path).num_files
+    return f"clustered by customer_id, files up to {args.file_mib:g} MiB ({files} files)" if args.layout == "clustered" \
+        else f"as written ({files} files)"
+
+
 def _print_table(spark, args, events_path, dim_path, results: list[tuple[Scd2Result, float]], identical: bool) -> None:
     events, dim = (DeltaTable.forPath(spark, p).detail().first() for p in (events_path, dim_path))
     if events is None or dim is None:
@@ -158,7 +188,7 @@ def _print_table(spark, args, events_path, dim_path, results: list[tuple[Scd2Res
           f"driver memory {args.driver_memory}")
     print(f"data: {args.keys:,} keys, {event_rows:,} events ({events.sizeInBytes / 2**20:.0f} MiB), "
           f"dimension {dim_rows:,} rows ({dim.sizeInBytes / 2**20:.0f} MiB); "
-          f"{args.changed_share:.1%} of keys with new events")
+          f"{args.changed_share:.1%} of keys with new events ({args.changes}); layout {_layout(spark, dim_path, args)}")
     print()
     print("| mode | keys recomputed | versions written | rows inserted / updated / deleted | wall s |")
     print("|---|---:|---:|---:|---:|")

@@ -1,7 +1,8 @@
 """SCD type 2 for any dimension: versions from a change-event history, kept in Delta with one MERGE per run.
 
 :func:`scd2_versions` turns the complete event history of some keys into all their versions;
-:func:`merge_scd2` writes the keys with new events in one MERGE, other keys untouched;
+:func:`merge_scd2` writes the keys with new events in one MERGE, other keys untouched (given their
+complete history, which :func:`history_of` reads);
 :func:`rebuild_scd2` rewrites the whole table; :func:`changed_keys` finds the keys with new events
 in the source's Change Data Feed; :func:`last_source_version` reads back the source version the
 dimension consumed, recorded in the same commit as the data. Events are applied in ``sequence``
@@ -19,8 +20,7 @@ Example::
     if keys is None:
         result = rebuild_scd2(spark, dim_path, events, spec, source_version=version)
     else:
-        history = events.join(keys, list(spec.keys), "left_semi")
-        result = merge_scd2(spark, dim_path, history, spec, source_version=version)
+        result = merge_scd2(spark, dim_path, history_of(events, keys, spec), spec, source_version=version)
     result.metadata()   # {"mode": "incremental", "keys_changed": 42, ...}
 """
 
@@ -188,7 +188,7 @@ def merge_scd2(
 
     Example::
 
-        history = events.join(keys, ["customer_id"], "left_semi")
+        history = history_of(events, keys, spec)
         merge_scd2(spark, "data/warehouse/silver/dim_customer", history, spec, source_version=12)
     """
     if not delta.exists(spark, path):
@@ -205,7 +205,12 @@ def merge_scd2(
     with delta.tracked(spark, path, **metadata) as write:
         if keys_changed:
             # Rows of the changed keys that are no longer a version; only their keys are read.
+            # The changed keys' range, as literals Delta can skip files with: on a table clustered by the keys, the
+            # stale rows' read and the MERGE open only the files that may hold a changed key.
+            bounds = _key_bounds(changed, keys)
             target = delta.read(spark, path)
+            for key, low, high in bounds:
+                target = target.where(F.col(key).between(low, high))
             stale = (
                 target.select(*keys, VALID_FROM_SEQ)
                 .join(F.broadcast(changed) if keys_changed <= _BROADCAST_KEYS else changed, keys, "left_semi")
@@ -216,7 +221,8 @@ def merge_scd2(
                 *keys, *[F.lit(None).cast(versions.schema[c].dataType).alias(c) for c in payload],
                 VALID_FROM_SEQ, F.lit("delete").alias(_ACTION),
             ))
-            on = " AND ".join([*(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ)), *_key_ranges(changed, keys)])
+            on = " AND ".join([*(f"t.`{c}` = s.`{c}`" for c in (*keys, VALID_FROM_SEQ)),
+                               *(f"t.`{key}` BETWEEN {low} AND {high}" for key, low, high in bounds)])
             differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in payload)
             set_payload = ", ".join(f"t.`{c}` = s.`{c}`" for c in payload)
             columns = ", ".join(f"`{c}`" for c in spec.columns)
@@ -235,16 +241,34 @@ def merge_scd2(
                       result.version if result.version is not None else -1, result)
 
 
-def _key_ranges(changed: DataFrame, keys: Sequence[str]) -> list[str]:
-    """``t.k BETWEEN min AND max`` per key of ``changed``: literal bounds Delta can skip files with."""
+def history_of(events: DataFrame, keys: DataFrame, spec: Scd2Spec) -> DataFrame:
+    """Every event of the keys in ``keys``: the complete history :func:`merge_scd2` needs for them.
+
+    The events are read through the keys' range (literal bounds, as in the MERGE condition), so Delta
+    skips the event files that hold no key in it when the events table is laid out by key (clustered
+    or written in key order); otherwise it is the same semi-join over every event.
+
+    Example::
+
+        keys, version = changed_keys(spark, events_path, since, spec.keys)
+        merge_scd2(spark, dim_path, history_of(events, keys, spec), spec, source_version=version)
+    """
+    ranged = events
+    for key, low, high in _key_bounds(keys, spec.keys):
+        ranged = ranged.where(F.col(key).between(low, high))
+    return ranged.join(keys, list(spec.keys), "left_semi")
+
+
+def _key_bounds(changed: DataFrame, keys: Sequence[str]) -> list[tuple[str, int, int]]:
+    """``(key, min, max)`` of each integer key of ``changed``: literal bounds Delta can skip files with."""
     bounds = changed.agg(*[F.min(k).alias(f"min_{k}") for k in keys], *[F.max(k).alias(f"max_{k}") for k in keys]).first()
     assert bounds is not None  # an aggregate without grouping has one row
-    ranges = []
+    found = []
     for k in keys:
         low, high = bounds[f"min_{k}"], bounds[f"max_{k}"]
         if isinstance(low, int) and isinstance(high, int):  # literal integers only: nothing to quote or escape
-            ranges.append(f"t.`{k}` BETWEEN {low} AND {high}")
-    return ranges
+            found.append((k, low, high))
+    return found
 
 
 def _committed(spark: SparkSession, path: str, token: str) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from delta.tables import DeltaTable
@@ -243,6 +245,38 @@ def test_change_feed_runs_record_the_source_version_even_without_changes(spark, 
     raw([ins(1, 1, 10, "a")]).write.format("delta").save(plain)
     raw([ins(2, 1, 10, "a")]).write.format("delta").mode("append").save(plain)
     assert changed_keys(spark, plain, 0, SPEC.keys) == (None, 1)
+
+
+def test_a_merge_opens_only_the_files_whose_key_range_holds_a_changed_key(spark, tmp_path):
+    """The literal key range in the MERGE condition and the stale-row read lets Delta skip files by their statistics.
+
+    Three batches of new keys, each written by its own commit into files of its own range (1-10,
+    11-20, 21-30). The files of 1-20 are then moved away, still listed in the Delta log: a change to
+    key 25 succeeds, so neither the MERGE nor its read of the table opened them (Spark fails on a
+    listed file it cannot find). Moved back, the table equals a rebuild from every event.
+    """
+    dim = str(tmp_path / "dim")
+    batches = [[ins(k, 1, 100 + k, f"n{k}") for k in range(first, first + 10)] for first in (1, 11, 21)]
+    rebuild_scd2(spark, dim, events(spark, batches[0]), SPEC)
+    for batch in batches[1:]:
+        merge_scd2(spark, dim, events(spark, batch), SPEC)  # only new keys: the MERGE inserts files of their own
+    files = spark.read.format("delta").load(dim).select(F.input_file_name().alias("file"), "id") \
+        .groupBy("file").agg(F.min("id").alias("low"), F.max("id").alias("high")).collect()
+    outside = [Path(urlparse(f.file).path) for f in files if f.high <= 20]
+    assert outside and all(f.low >= 21 for f in files if f.high > 20), files  # the last batch's files hold only 21-30
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for file in outside:
+        file.rename(aside / file.name)
+
+    merge_scd2(spark, dim, events(spark, [*batches[2], upd(25, 2, 500, "renamed")]), SPEC)
+
+    for file in outside:
+        (aside / file.name).rename(file)
+    rebuilt = str(tmp_path / "rebuilt")
+    rebuild_scd2(spark, rebuilt, events(spark, [*batches[0], *batches[1], *batches[2], upd(25, 2, 500, "renamed")]), SPEC)
+    assert table(spark, dim) == table(spark, rebuilt)
+    assert ("renamed", True) in [(r.name, r.is_current) for r in spark.read.format("delta").load(dim).where("id = 25").collect()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,16 @@ from lakehouse.assets.policies import FILE_READ_RETRY
 from lakehouse.ingest.json_lines import iso_timestamp
 from lakehouse.resources import LandingZone, SparkResource, Warehouse
 from lakehouse.scd.scd1 import SnapshotSpec, merge_snapshots, read_csv_snapshots
-from lakehouse.scd.scd2 import Scd2Result, Scd2Spec, changed_keys, feed_gap, last_source_version, merge_scd2, rebuild_scd2
+from lakehouse.scd.scd2 import (
+    Scd2Result,
+    Scd2Spec,
+    changed_keys,
+    feed_gap,
+    history_of,
+    last_source_version,
+    merge_scd2,
+    rebuild_scd2,
+)
 from lakehouse.tables.registry import ddl
 
 BRONZE_CUSTOMERS_CDC, SILVER_DIM_CUSTOMER = tables.BRONZE_CUSTOMERS_CDC.key, tables.SILVER_DIM_CUSTOMER.key
@@ -78,8 +87,7 @@ def build() -> list[dg.AssetsDefinition]:
             keys, version = changed_keys(session, source, since, CUSTOMER_SCD2.keys)
             if keys is None:
                 return rebuild_scd2(session, target, events, CUSTOMER_SCD2, source_version=version)
-            history = events.join(keys, list(CUSTOMER_SCD2.keys), "left_semi")
-            return merge_scd2(session, target, history, CUSTOMER_SCD2, source_version=version)
+            return merge_scd2(session, target, history_of(events, keys, CUSTOMER_SCD2), CUSTOMER_SCD2, source_version=version)
 
         # A maintenance OPTIMIZE (or another writer) committing meanwhile: recompute from the table it left.
         result = delta.retrying_conflicts(update, "silver/dim_customer", log=context.log)
