@@ -204,15 +204,12 @@ def merge_scd2(
     metadata = {} if source_version is None else {SOURCE_VERSION_KEY: source_version}
     with delta.tracked(spark, path, **metadata) as write:
         if keys_changed:
-            # Rows of the changed keys that are no longer a version; only their keys are read.
             # The changed keys' range, as literals Delta can skip files with: on a table clustered by the keys, the
             # stale rows' read and the MERGE open only the files that may hold a changed key.
             bounds = _key_bounds(changed, keys)
-            target = delta.read(spark, path)
-            for key, low, high in bounds:
-                target = target.where(F.col(key).between(low, high))
+            # Rows of the changed keys that are no longer a version; only their keys are read.
             stale = (
-                target.select(*keys, VALID_FROM_SEQ)
+                _within(delta.read(spark, path), bounds).select(*keys, VALID_FROM_SEQ)
                 .join(F.broadcast(changed) if keys_changed <= _BROADCAST_KEYS else changed, keys, "left_semi")
                 .join(versions.select(*keys, VALID_FROM_SEQ), [*keys, VALID_FROM_SEQ], "left_anti")
             )
@@ -253,10 +250,7 @@ def history_of(events: DataFrame, keys: DataFrame, spec: Scd2Spec) -> DataFrame:
         keys, version = changed_keys(spark, events_path, since, spec.keys)
         merge_scd2(spark, dim_path, history_of(events, keys, spec), spec, source_version=version)
     """
-    ranged = events
-    for key, low, high in _key_bounds(keys, spec.keys):
-        ranged = ranged.where(F.col(key).between(low, high))
-    return ranged.join(keys, list(spec.keys), "left_semi")
+    return _within(events, _key_bounds(keys, spec.keys)).join(keys, list(spec.keys), "left_semi")
 
 
 def _key_bounds(changed: DataFrame, keys: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -269,6 +263,13 @@ def _key_bounds(changed: DataFrame, keys: Sequence[str]) -> list[tuple[str, int,
         if isinstance(low, int) and isinstance(high, int):  # literal integers only: nothing to quote or escape
             found.append((k, low, high))
     return found
+
+
+def _within(frame: DataFrame, bounds: Sequence[tuple[str, int, int]]) -> DataFrame:
+    """The rows of ``frame`` inside ``bounds`` (:func:`_key_bounds`)."""
+    for key, low, high in bounds:
+        frame = frame.where(F.col(key).between(low, high))
+    return frame
 
 
 def _committed(spark: SparkSession, path: str, token: str) -> bool:

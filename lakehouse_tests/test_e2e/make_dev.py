@@ -1,6 +1,6 @@
 """``make dev`` started by a test over a generated landing zone, everything else in a tmp dir, and stopped whatever happens.
 
-Used by the e2e tests (GraphQL) and the browser tests (Chromium), each module with one of its own.
+The end-to-end package starts one for its GraphQL and browser tests (``conftest.py``).
 
 Example::
 

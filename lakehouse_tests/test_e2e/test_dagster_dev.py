@@ -30,8 +30,7 @@ from lakehouse.generator import Manifest
 from lakehouse_tests.test_e2e.dagster_ui import LOCATION, RANGE_END_TAG, RANGE_START_TAG, RUNS_QUERY
 from lakehouse_tests.test_e2e.make_dev import DagsterDev
 from lakehouse_tests.test_e2e.processes import listening_addresses, port_taken
-from lakehouse_tests.test_e2e.scenario import DAYS, NOT_REQUESTED
-from lakehouse_tests.test_e2e.scenario import SALES_TABLES as TABLES
+from lakehouse_tests.test_e2e.scenario import DAYS, NOT_REQUESTED, SALES_TABLES
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +96,7 @@ def test_asset_graph_has_bronze_silver_gold_groups_in_that_order(dagster_dev):
 
     # The three layers, plus governance (the erasure audit tables, written by gdpr_erasure, outside the flow).
     assert set(group.values()) == {"bronze", "silver", "gold", "governance"}
-    assert set(TABLES) <= set(nodes)
+    assert set(SALES_TABLES) <= set(nodes)
     assert all(group[key] == key.split("/")[0] for key in nodes), group  # group = layer = key prefix
     assert "bronze/sales" in deps["silver/sales"]
     assert "silver/sales" in deps["gold/daily_sales"]
@@ -137,7 +136,7 @@ def test_backfill_of_three_days_is_one_run_writing_exactly_those_days(dagster_de
     assert run["status"] == "SUCCESS", f"run {run['runId']}: {run['status']}{dagster_dev.log_tail()}"
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert (tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)) == (DAYS[0], DAYS[-1]), tags
-    assert sorted("/".join(key["path"]) for key in run["assetSelection"]) == sorted(TABLES)
+    assert sorted("/".join(key["path"]) for key in run["assetSelection"]) == sorted(SALES_TABLES)
 
     for table, expected in _expected_rows_by_day(dagster_dev.manifest).items():
         written = _rows_by_day(dagster_dev.warehouse, table)
@@ -147,7 +146,7 @@ def test_backfill_of_three_days_is_one_run_writing_exactly_those_days(dagster_de
 
 def test_after_the_backfill_each_day_shows_its_own_checks_and_row_count_and_is_fresh(dagster_dev, backfill_run):
     expected = _expected_rows_by_day(dagster_dev.manifest)
-    for table in TABLES:
+    for table in SALES_TABLES:
         path = table.split("/")
         materializations = dagster_dev.graphql(MATERIALIZATIONS_QUERY, assetKey={"path": path}, partitions=DAYS)
         events = materializations["assetOrError"]["assetMaterializations"]
