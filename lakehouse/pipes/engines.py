@@ -16,15 +16,20 @@ Example::
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 from dagster_databricks.pipes import PipesDbfsMessageReader
-from dagster_pipes import PipesParams
+from dagster_pipes import PipesDefaultMessageWriter, PipesParams
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import compute, jobs
 from pydantic import Field
@@ -35,6 +40,8 @@ ENTRY_MODULE = "lakehouse.pipes"
 SERVERLESS_ENVIRONMENT = "lakehouse"
 SERVERLESS_ENVIRONMENT_VERSION = "2"
 DBFS_READ_LIMIT = 1024 * 1024  # the most one DBFS API read returns
+MESSAGES_FILE = "messages.jsonl"
+POLL_SECONDS = 0.01
 
 
 class PipesEngine(dg.ConfigurableResource):
@@ -60,8 +67,69 @@ class SubprocessEngine(PipesEngine):
 
     def run(self, *, context: dg.AssetExecutionContext, extras: dict[str, Any]) -> dg.PipesClientCompletedInvocation:
         command = [self.python or sys.executable, "-m", ENTRY_MODULE, "--transport", "file"]
-        return dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT)).run(
-            context=context, extras=extras, command=command, env=self.env)
+        client = dg.PipesSubprocessClient(cwd=str(PROJECT_ROOT), message_reader=WholeLineFileMessageReader())
+        return client.run(context=context, extras=extras, command=command, env=self.env)
+
+
+class WholeLineFileMessageReader(dg.PipesMessageReader):
+    """Reads the Pipes messages the subprocess appends to a temporary file, one whole line at a time.
+
+    Dagster's own ``PipesTempFileMessageReader`` parses whatever ``readline()`` returns, and at the end of
+    the file that can be the first part of a message still being written (a message larger than the
+    writer's buffer reaches the file in pieces): ``json.loads`` fails with "Unterminated string", the reader
+    thread dies, and the step reports "did not yield expected outputs" although its tables were written.
+    This reader keeps an unterminated tail until its newline arrives; once the subprocess has exited, a
+    tail that never got one is reported as a Pipes framework error naming the file, not dropped.
+    """
+
+    @contextmanager
+    def read_messages(self, handler: dg.PipesMessageHandler) -> Iterator[PipesParams]:
+        with tempfile.TemporaryDirectory(prefix="lakehouse-pipes-") as folder:
+            path = os.path.join(folder, MESSAGES_FILE)
+            open(path, "w", encoding="utf-8").close()
+            closed = threading.Event()
+            thread = threading.Thread(target=self._read, args=(path, handler, closed.is_set), daemon=True)
+            thread.start()
+            try:
+                yield {PipesDefaultMessageWriter.FILE_PATH_KEY: path,
+                       PipesDefaultMessageWriter.INCLUDE_STDIO_IN_MESSAGES_KEY: False}
+            finally:
+                closed.set()
+                thread.join()
+
+    def _read(self, path: str, handler: dg.PipesMessageHandler, closed: Callable[[], bool]) -> None:
+        try:
+            for line in whole_lines(path, closed):
+                handler.handle_message(json.loads(line))
+        except Exception:
+            handler.report_pipes_framework_exception(f"{type(self).__name__} reader thread of {path}", sys.exc_info())
+
+    def no_messages_debug_text(self) -> str:
+        return "Attempted to read messages from a temporary file (lakehouse-pipes-*/messages.jsonl)."
+
+
+def whole_lines(path: str, closed: Callable[[], bool]) -> Iterator[str]:
+    """Yield each newline-terminated line appended to ``path`` until ``closed()`` and the file is drained.
+
+    A last line without its newline once ``closed()`` raises ``ValueError`` naming the file and its size:
+    the writer stopped mid-message.
+    """
+    pending = ""
+    with open(path, encoding="utf-8") as stream:
+        while True:
+            finished = closed()  # asked before reading, so whatever was written before it is read below
+            chunk = stream.read()
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split("\n")
+                yield from (line for line in lines if line.strip())
+            elif finished:
+                break
+            else:
+                time.sleep(POLL_SECONDS)
+    if pending.strip():
+        raise ValueError(f"{path}: the last Pipes message ({len(pending)} characters) has no end of line; "
+                         "the entry point stopped while writing it (see the step's stderr)")
 
 
 class DatabricksEngine(PipesEngine):
