@@ -35,6 +35,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse import jvm
 from lakehouse.jars import delta_jars
 
 SALES_SCHEMA = T.StructType([
@@ -86,7 +87,9 @@ _DAY_FOLDER = r"/sales/([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$"
 
 def spark_conf(jars_dir: Path) -> dict[str, str]:
     """The session's settings: the lakehouse's, plus its Delta JARs from ``jars_dir``."""
-    return {**CONF, "spark.jars": ",".join(str(p) for p in delta_jars(jars_dir))}
+    conf = {**CONF, "spark.jars": ",".join(str(p) for p in delta_jars(jars_dir))}
+    java_options = jvm.java_options(conf.get("spark.driver.extraJavaOptions", ""), conf)  # as the lakehouse's JVMs
+    return {**conf, "spark.driver.extraJavaOptions": java_options} if java_options else conf
 
 
 def session(jars_dir: Path) -> SparkSession:

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from lakehouse import jvm
 from lakehouse.connect import spark_home
 from lakehouse.servers import STOP_TIMEOUT, port_in_use, stop_process_group
 from lakehouse.settings import PROJECT_ROOT
@@ -59,6 +60,9 @@ def cluster_env() -> dict[str, str]:
     for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE", "SPARK_LOCAL_REMOTE"):
         env.pop(variable, None)
     env.update(SPARK_HOME=str(spark_home()), SPARK_LOCAL_IP=HOST, PYSPARK_PYTHON=sys.executable)
+    java_options = jvm.java_options(env.get("SPARK_DAEMON_JAVA_OPTS", ""))  # the class archive
+    if java_options:
+        env["SPARK_DAEMON_JAVA_OPTS"] = java_options
     return env
 
 

@@ -45,8 +45,9 @@ import pyspark
 from pyspark.sql.connect.client.core import DefaultChannelBuilder
 from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc, relations_pb2
 
+from lakehouse import jvm
 from lakehouse.jars import delta_jars
-from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
+from lakehouse.resources.spark import DELTA_CONF, DRIVER_JAVA_OPTIONS, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
 from lakehouse.servers import ServerProcess, interrupt_on_signals
 from lakehouse.settings import PROJECT_ROOT
 
@@ -78,8 +79,10 @@ def redact(url: str) -> str:
 
 def server_conf(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, conf: Mapping[str, str] | None = None) -> dict[str, str]:
     """The Spark settings the server starts with: the lakehouse's session settings, the gRPC binding, then ``conf``."""
-    return {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF,
-            "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port), **(conf or {})}
+    settings = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF,
+                "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port), **(conf or {})}
+    java_options = jvm.java_options(settings.get(DRIVER_JAVA_OPTIONS, ""), settings)  # the class archive (lakehouse.jvm)
+    return {**settings, DRIVER_JAVA_OPTIONS: java_options} if java_options else settings
 
 
 def server_command(port: int = DEFAULT_PORT, jars_dir: Path = DEFAULT_JARS_DIR, *, host: str = DEFAULT_HOST,

@@ -33,8 +33,10 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 from pyspark.sql.utils import is_remote
 
+from lakehouse import jvm
 from lakehouse.jars import delta_jars
 
+DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS = "spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"
 LOOPBACK = ("127.0.0.1", "localhost")  # a master here: its executors run on this host too (make cluster)
 
 DELTA_CONF = {
@@ -176,9 +178,17 @@ class SparkResource(dg.ConfigurableResource):
         conf = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF}
         if self.jars_dir:
             conf["spark.jars"] = ",".join(str(p) for p in delta_jars(Path(self.jars_dir)))
-        if not self.master.startswith("local") and urlparse(self.master).hostname not in LOOPBACK:
+        on_this_host = self.master.startswith("local") or urlparse(self.master).hostname in LOOPBACK
+        if not on_this_host:
             # Executors on other hosts connect back to the driver: it must not listen on loopback only.
             for key in ("spark.driver.host", "spark.driver.bindAddress"):
                 conf.pop(key)
         conf.update(self.conf)
+        # Spark's and Delta's classes from the archive make setup builds (a cold JVM starts faster; see lakehouse.jvm),
+        # for the driver and for executors of a cluster on this host (other hosts have no such file).
+        for key in (DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS) if not self.master.startswith("local") and on_this_host \
+                else (DRIVER_JAVA_OPTIONS,):
+            java_options = jvm.java_options(conf.get(key, ""), conf)
+            if java_options:
+                conf[key] = java_options
         return conf

@@ -37,6 +37,7 @@ from dagster._core.instance.ref import InstanceRef
 from lakehouse import delta
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import FaultRates, generate_landing_zone
+from lakehouse.jars import delta_jars
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import TEST_SPARK_CONF
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
@@ -51,15 +52,18 @@ SALES = ["--select", "silver/sales,silver/sales_quarantine", "--partition", DAYS
 
 @pytest.fixture(scope="module")
 def log_store(tmp_path_factory) -> Path:
-    """BlockingLogStore compiled against the Delta and Hadoop JARs the lakehouse runs with."""
+    """BlockingLogStore compiled against the Delta and Hadoop JARs the lakehouse runs with, as a JAR."""
     import pyspark
 
-    classes = tmp_path_factory.mktemp("blocking_log_store")
+    folder = tmp_path_factory.mktemp("blocking_log_store")
     classpath = os.pathsep.join([*map(str, (PROJECT_ROOT / ".cache" / "jars").glob("delta-storage-*.jar")),
                                  str(Path(pyspark.__file__).parent / "jars" / "*")])
-    subprocess.run(["javac", "-nowarn", "-d", str(classes), "-cp", classpath,
+    subprocess.run(["javac", "-nowarn", "-d", str(folder / "classes"), "-cp", classpath,
                     str(Path(__file__).with_name("BlockingLogStore.java"))], check=True)
-    return classes
+    jar = folder / "blocking-log-store.jar"
+    jar_tool = Path(shutil.which("javac") or "javac").resolve().with_name("jar")  # the JDK's, next to javac
+    subprocess.run([str(jar_tool), "cf", str(jar), "-C", str(folder / "classes"), "."], check=True)
+    return jar
 
 
 class Lake:
@@ -71,10 +75,10 @@ class Lake:
         home = root / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / "config" / "dagster.yaml", home / "dagster.yaml")
-        # delta-storage on the same class path as the log store: Spark's own loader of spark.jars is a child of it.
-        storage = [str(p) for p in (PROJECT_ROOT / ".cache" / "jars").glob("delta-storage-*.jar")]
-        conf = {**TEST_SPARK_CONF, "spark.driver.memory": "1g",
-                "spark.driver.extraClassPath": os.pathsep.join([str(log_store), *storage]),
+        # The log store in spark.jars next to Delta's (one loader sees it and delta-storage's HDFSLogStore), not on the
+        # JVM's class path: an extra class path would keep the runs' JVMs from the class archive (lakehouse.jvm).
+        jars = [*map(str, delta_jars(PROJECT_ROOT / ".cache" / "jars")), str(log_store)]
+        conf = {**TEST_SPARK_CONF, "spark.driver.memory": "1g", "spark.jars": ",".join(jars),
                 "spark.delta.logStore.file.impl": "lakehouse.faults.BlockingLogStore"}
         self.env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_LANDING": str(self.settings.landing),
                     "LAKEHOUSE_WAREHOUSE": str(self.settings.warehouse), "LAKEHOUSE_CHECKPOINTS": str(root / "checkpoints"),
