@@ -1,9 +1,9 @@
-"""``python -m benchmarks [backfill|scd2|sensors|layout|compare|history] [options]``: the backfill benchmark unless another is named."""
+"""``python -m benchmarks [backfill|scd2|sensors|layout|compare|history|jvm] [options]``: the backfill benchmark unless another is named."""
 
 import sys
 from importlib import import_module
 
-BENCHMARKS = ("backfill", "scd2", "sensors", "layout", "compare", "history")
+BENCHMARKS = ("backfill", "scd2", "sensors", "layout", "compare", "history", "jvm")
 
 args = sys.argv[1:]
 name = args.pop(0) if args and args[0] in BENCHMARKS else "backfill"

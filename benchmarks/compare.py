@@ -127,10 +127,10 @@ def _lakehouse(landing: Path, folder: Path, days: list[str], remote: str | None,
     cells: dict[str, Cell] = {}
     for work in ("day_on_empty", "backfill"):
         for number in range(1, repeats + 1):
-            cells[work] = _dagster_run(landing, folder / f"{work}-{number}", days if work == "backfill" else days[-1:], remote)
+            cells[work] = dagster_run(landing, folder / f"{work}-{number}", days if work == "backfill" else days[-1:], remote)
     backfilled = folder / f"backfill-{repeats}"
     for _ in range(repeats):
-        cells["day_on_full"] = _dagster_run(landing, backfilled, days[-1:], remote)
+        cells["day_on_full"] = dagster_run(landing, backfilled, days[-1:], remote)
     return {work: cells[work] for work in WORK}
 
 
@@ -142,9 +142,10 @@ def _lakehouse_warm(landing: Path, folder: Path, days: list[str], port: int) -> 
         return _lakehouse(landing, folder, days, remote=server.url, repeats=2)
 
 
-def _dagster_run(landing: Path, folder: Path, days: list[str], remote: str | None) -> Cell:
+def dagster_run(landing: Path, folder: Path, days: list[str], remote: str | None,
+                extra_env: dict[str, str] | None = None) -> Cell:
     """One run of the job over ``days`` (one partition, or a single-run range) in a fresh process; exits on failure."""
-    env = run_env(landing, folder)
+    env = {**run_env(landing, folder), **(extra_env or {})}
     if remote:
         env["LAKEHOUSE_SPARK_REMOTE"] = remote
     if len(days) == 1:

@@ -30,12 +30,14 @@ import tempfile
 import time
 from collections.abc import Mapping
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 
 from lakehouse.jars import delta_jars
+from lakehouse.settings import PROJECT_ROOT
 
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "jvm"
-DEFAULT_JARS_DIR = Path(__file__).resolve().parent.parent / ".cache" / "jars"
+CACHE_DIR = PROJECT_ROOT / ".cache" / "jvm"
+DEFAULT_JARS_DIR = PROJECT_ROOT / ".cache" / "jars"
 # An archive that does not match the JVM's class path is skipped with a warning per start; quiet, as it is only speed.
 QUIET = "-Xlog:cds=off,cds+dynamic=off"
 EXTRA_CLASS_PATH = ("spark.driver.extraClassPath", "spark.executor.extraClassPath")
@@ -54,8 +56,15 @@ def archive_path(cache_dir: Path = CACHE_DIR) -> Path | None:
     if binary is None:
         return None
     stat = binary.stat()
-    key = "|".join([str(binary), str(stat.st_size), str(int(stat.st_mtime)), version("pyspark"), version("delta-spark")])
+    spark_jars = _spark_jars()  # a reinstalled wheel has new JAR files, which the JVM would refuse the archive for
+    key = "|".join([str(binary), str(stat.st_size), str(int(stat.st_mtime)), version("pyspark"), version("delta-spark"),
+                    str(spark_jars), str(int(spark_jars.stat().st_mtime)) if spark_jars.exists() else ""])
     return cache_dir / f"spark-{hashlib.sha256(key.encode()).hexdigest()[:16]}.jsa"
+
+
+def _spark_jars() -> Path:
+    spec = find_spec("pyspark")  # not imported: this module is read by every run's resource setup
+    return Path(spec.origin if spec and spec.origin else ".").parent / "jars"
 
 
 def java_options(existing: str = "", conf: Mapping[str, str] | None = None, cache_dir: Path = CACHE_DIR) -> str:

@@ -1,27 +1,17 @@
 """The JVM class archive (lakehouse.jvm): which JVMs get it, and that a cold run's JVM really loads from it."""
 
+import json
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
+from benchmarks.jvm import FIRST_WRITE
 from lakehouse import connect, jvm
 from lakehouse.cluster import cluster_env
 from lakehouse.resources import SparkResource
 from lakehouse.resources.spark import DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS
 from lakehouse.settings import PROJECT_ROOT
-
-COLD_RUN = """
-import sys, tempfile
-from lakehouse.resources import SparkResource
-spark = SparkResource(master="local[1]", jars_dir=".cache/jars",
-                      conf={"spark.driver.extraJavaOptions": "-Xlog:class+load=info:file=" + sys.argv[1]}).get_session()
-folder = tempfile.mkdtemp()
-spark.range(10).write.format("delta").save(folder + "/t")
-spark.sql(f"MERGE INTO delta.`{folder}/t` t USING (SELECT 11 AS id) s ON t.id = s.id WHEN NOT MATCHED THEN INSERT *")
-assert spark.read.format("delta").load(folder + "/t").count() == 11
-"""
 
 
 @pytest.fixture
@@ -66,7 +56,8 @@ def test_a_cold_run_jvm_loads_spark_and_delta_classes_from_the_archive(tmp_path)
     archive = jvm.archive_path()
     assert archive is not None and archive.exists(), f"no JVM class archive at {archive}: run `make setup`"
     log = tmp_path / "classes.log"
-    subprocess.run([sys.executable, "-c", textwrap.dedent(COLD_RUN), str(log)], cwd=PROJECT_ROOT, check=True,
+    conf = {DRIVER_JAVA_OPTIONS: f"-Xlog:class+load=info:file={log}"}  # the benchmark's cold JVM, listing its classes
+    subprocess.run([sys.executable, "-c", FIRST_WRITE, json.dumps(conf)], cwd=PROJECT_ROOT, check=True,
                    capture_output=True, timeout=300)
     loaded = log.read_text(encoding="utf-8").splitlines()
     shared = [line for line in loaded if "source: shared objects file (top)" in line]
