@@ -148,9 +148,9 @@ def build(cache_dir: Path = CACHE_DIR, jars_dir: Path = DEFAULT_JARS_DIR) -> Pat
         raise RuntimeError(f"building the JVM class archive failed (exit {result.returncode}); see {log}. "
                            "Runs work without it.")
     partial.replace(archive)
-    for stale in cache_dir.glob("spark-*.jsa"):
+    for stale in [*cache_dir.glob("spark-*.jsa"), *cache_dir.glob("spark-*.partial")]:  # older keys, interrupted builds
         if stale != archive:
-            stale.unlink()
+            stale.unlink(missing_ok=True)
     return archive
 
 
