@@ -35,7 +35,11 @@ class Tree:
             _, state, sid, start = table[pid]
             self.sessions.add(sid)
             if state != "Z":
-                self.seen.setdefault((pid, start), _command(pid))
+                # Read again each time: spark-submit is a shell script that exec's java in the same process, so the
+                # command first seen can be the script's (then no "Spark JVM" would ever be found among them).
+                command = _command(pid)
+                if command != "?" or (pid, start) not in self.seen:
+                    self.seen[pid, start] = command
 
     def alive(self) -> dict[int, str]:
         """The remembered processes still running (same pid *and* start time; zombies do not count)."""
