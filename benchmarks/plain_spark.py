@@ -87,9 +87,7 @@ _DAY_FOLDER = r"/sales/([0-9]{4}-[0-9]{2}-[0-9]{2})/[^/]+$"
 
 def spark_conf(jars_dir: Path) -> dict[str, str]:
     """The session's settings: the lakehouse's, plus its Delta JARs from ``jars_dir``."""
-    conf = {**CONF, "spark.jars": ",".join(str(p) for p in delta_jars(jars_dir))}
-    java_options = jvm.java_options(conf.get("spark.driver.extraJavaOptions", ""), conf)  # as the lakehouse's JVMs
-    return {**conf, "spark.driver.extraJavaOptions": java_options} if java_options else conf
+    return jvm.with_archive({**CONF, "spark.jars": ",".join(str(p) for p in delta_jars(jars_dir))})  # as the lakehouse's JVMs
 
 
 def session(jars_dir: Path) -> SparkSession:

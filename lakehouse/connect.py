@@ -47,7 +47,7 @@ from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc, relations_pb2
 
 from lakehouse import jvm
 from lakehouse.jars import delta_jars
-from lakehouse.resources.spark import DELTA_CONF, DRIVER_JAVA_OPTIONS, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
+from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
 from lakehouse.servers import ServerProcess, interrupt_on_signals
 from lakehouse.settings import PROJECT_ROOT
 
@@ -81,8 +81,7 @@ def server_conf(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, conf: Mappin
     """The Spark settings the server starts with: the lakehouse's session settings, the gRPC binding, then ``conf``."""
     settings = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF,
                 "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port), **(conf or {})}
-    java_options = jvm.java_options(settings.get(DRIVER_JAVA_OPTIONS, ""), settings)  # the class archive (lakehouse.jvm)
-    return {**settings, DRIVER_JAVA_OPTIONS: java_options} if java_options else settings
+    return jvm.with_archive(settings)  # the class archive (lakehouse.jvm)
 
 
 def server_command(port: int = DEFAULT_PORT, jars_dir: Path = DEFAULT_JARS_DIR, *, host: str = DEFAULT_HOST,

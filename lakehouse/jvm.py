@@ -33,7 +33,6 @@ from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 
-from lakehouse.jars import delta_jars
 from lakehouse.settings import PROJECT_ROOT
 
 CACHE_DIR = PROJECT_ROOT / ".cache" / "jvm"
@@ -83,6 +82,16 @@ def java_options(existing: str = "", conf: Mapping[str, str] | None = None, cach
     if archive is None or not archive.exists():
         return existing
     return f"{existing} -XX:SharedArchiveFile={archive} {QUIET}".strip()
+
+
+def with_archive(conf: Mapping[str, str], keys: tuple[str, ...] = ("spark.driver.extraJavaOptions",)) -> dict[str, str]:
+    """``conf`` with :func:`java_options` in each of ``keys`` (JVM option settings), where the archive applies."""
+    result = dict(conf)
+    for key in keys:
+        options = java_options(result.get(key, ""), result)
+        if options:
+            result[key] = options
+    return result
 
 
 def workload(spark, folder: Path) -> None:
@@ -175,18 +184,11 @@ def _alive(pid: int) -> bool:
 
 
 def _dump(target: Path, jars_dir: Path) -> None:
-    from pyspark.sql import SparkSession
+    from lakehouse.resources.spark import DRIVER_JAVA_OPTIONS, SparkResource
 
-    from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master("local[2]").appName("lakehouse-jvm-archive")
-    conf = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF, "spark.driver.memory": "1g",
-            "spark.jars": ",".join(str(p) for p in delta_jars(jars_dir)),
-            "spark.driver.extraJavaOptions": f"-XX:ArchiveClassesAtExit={target}"}
-    for key, value in conf.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    # The session a run opens (its settings, Delta JARs, Python workers), dumping its classes at exit.
+    spark = SparkResource(master="local[2]", app_name="lakehouse-jvm-archive", jars_dir=str(jars_dir), conf={
+        "spark.driver.memory": "1g", DRIVER_JAVA_OPTIONS: f"-XX:ArchiveClassesAtExit={target}"}).get_session()
     target.with_suffix(".pid").write_text(str(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()))  # type: ignore[union-attr]
     with tempfile.TemporaryDirectory(prefix="lakehouse-jvm-") as folder:
         workload(spark, Path(folder))

@@ -186,9 +186,5 @@ class SparkResource(dg.ConfigurableResource):
         conf.update(self.conf)
         # Spark's and Delta's classes from the archive make setup builds (a cold JVM starts faster; see lakehouse.jvm),
         # for the driver and for executors of a cluster on this host (other hosts have no such file).
-        for key in (DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS) if not self.master.startswith("local") and on_this_host \
-                else (DRIVER_JAVA_OPTIONS,):
-            java_options = jvm.java_options(conf.get(key, ""), conf)
-            if java_options:
-                conf[key] = java_options
-        return conf
+        cluster_here = on_this_host and not self.master.startswith("local")
+        return jvm.with_archive(conf, (DRIVER_JAVA_OPTIONS, EXECUTOR_JAVA_OPTIONS) if cluster_here else (DRIVER_JAVA_OPTIONS,))
