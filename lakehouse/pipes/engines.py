@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -25,21 +24,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from dagster_databricks.pipes import PipesDbfsMessageReader
 from dagster_pipes import PipesDefaultMessageWriter, PipesParams
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.service import compute, jobs
 from pydantic import Field
 
 from lakehouse.settings import PROJECT_ROOT
 
+if TYPE_CHECKING:  # dagster-databricks and the Databricks SDK take 1.7 s to import: only the Databricks engine does
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service import jobs
+
 ENTRY_MODULE = "lakehouse.pipes"
 SERVERLESS_ENVIRONMENT = "lakehouse"
 SERVERLESS_ENVIRONMENT_VERSION = "2"
-DBFS_READ_LIMIT = 1024 * 1024  # the most one DBFS API read returns
 MESSAGES_FILE = "messages.jsonl"
 POLL_SECONDS = 0.01
 
@@ -181,10 +180,14 @@ class DatabricksEngine(PipesEngine):
         return "databricks"
 
     def workspace(self) -> WorkspaceClient:
+        from databricks.sdk import WorkspaceClient
+
         return WorkspaceClient(host=self.host, token=self.token)
 
     def task(self, step: str, wheel: str, entry: str) -> jobs.SubmitTask:
         """The job run's one task for ``step``: the entry script of the release, its wheel, and the compute."""
+        from databricks.sdk.service import compute, jobs
+
         transport = "volumes" if self.serverless else "dbfs"
         python = jobs.SparkPythonTask(python_file=entry, parameters=["--transport", transport])
         key = re.sub(r"[^A-Za-z0-9_-]", "_", step)[:100]
@@ -210,6 +213,8 @@ class DatabricksEngine(PipesEngine):
 
     def submit_args(self, run_name: str, wheel: str) -> dict[str, Any]:
         """Arguments of ``WorkspaceClient.jobs.submit`` besides the task (serverless: the environment with the wheel)."""
+        from databricks.sdk.service import compute, jobs
+
         args: dict[str, Any] = {"run_name": run_name, "timeout_seconds": self.timeout_seconds}
         if self.serverless:
             args["environments"] = [jobs.JobEnvironment(
@@ -220,6 +225,7 @@ class DatabricksEngine(PipesEngine):
     def run(self, *, context: dg.AssetExecutionContext, extras: dict[str, Any]) -> dg.PipesClientCompletedInvocation:
         from dagster_databricks.pipes import PipesDatabricksClient, PipesDatabricksServerlessClient
 
+        from lakehouse.pipes.dbfs import WholeChunkDbfsMessageReader
         from lakehouse.pipes.release import build, upload
 
         workspace = self.workspace()
@@ -234,29 +240,3 @@ class DatabricksEngine(PipesEngine):
             client = PipesDatabricksClient(client=workspace, poll_interval_seconds=self.poll_interval_seconds,
                                            message_reader=WholeChunkDbfsMessageReader(client=workspace))
         return client.run(context=context, extras=extras, task=task, submit_args=submit_args)
-
-
-class WholeChunkDbfsMessageReader(PipesDbfsMessageReader):
-    """``PipesDbfsMessageReader`` that reads each message chunk to its end.
-
-    dagster-databricks reads a chunk file with one DBFS ``read`` without a length, which returns at
-    most 0.5 MB, and skips a line it cannot parse: the messages of a long backfill (one per
-    partition and check) would be cut off and silently lost. This reads the file in 1 MB pieces.
-    """
-
-    def download_messages_chunk(self, index: int, params: PipesParams) -> str | None:
-        path = os.path.join(params["path"], f"{index}.json")
-        pieces: list[bytes] = []
-        offset = 0
-        while True:
-            try:
-                read = self.dbfs_client.read(path, offset=offset, length=DBFS_READ_LIMIT)
-            except OSError:  # not written yet (the first read), as in PipesDbfsMessageReader
-                if not pieces:
-                    return None
-                raise
-            piece = base64.b64decode(read.data or "")
-            pieces.append(piece)
-            offset += len(piece)
-            if len(piece) < DBFS_READ_LIMIT:
-                return b"".join(pieces).decode("utf-8")

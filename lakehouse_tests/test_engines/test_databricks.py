@@ -33,7 +33,8 @@ from lakehouse.definitions import build_definitions
 from lakehouse.generator import generate_landing_zone
 from lakehouse.jars import delta_jars
 from lakehouse.pipes import DatabricksEngine
-from lakehouse.pipes.engines import SERVERLESS_ENVIRONMENT, WholeChunkDbfsMessageReader
+from lakehouse.pipes.dbfs import WholeChunkDbfsMessageReader
+from lakehouse.pipes.engines import SERVERLESS_ENVIRONMENT
 from lakehouse.pipes.release import ENTRY_SCRIPT, ENTRY_SOURCE
 from lakehouse.resources.spark import DELTA_CONF
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
