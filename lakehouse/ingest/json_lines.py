@@ -144,13 +144,17 @@ def split_lines(texts: DataFrame) -> DataFrame:
     """
     pieces = F.split("value", "\n")
     lines = (
+        # Per file, in a select of their own: Spark evaluates the other columns of a select holding a generator
+        # after the generator, once per line, which made these two scan the whole file for each of its lines
+        # (a 2.7 MB file of 16,666 lines took 43 s; now 1 s).
         texts.select(
+            "value",
             "_source_file",
             "_ingested_at",
             F.is_valid_utf8("value").alias("_utf8"),  # before the split, which replaces invalid bytes with U+FFFD
             F.size(pieces).alias("_pieces"),
-            F.posexplode(pieces).alias("_pos", "_line"),
         )
+        .select("_source_file", "_ingested_at", "_utf8", "_pieces", F.posexplode(pieces).alias("_pos", "_line"))
         .select(
             F.regexp_replace(F.when(F.col("_pos") == 0, F.regexp_replace("_line", "^\ufeff", "")).otherwise(F.col("_line")),
                              "\r$", "").alias("_line"),
