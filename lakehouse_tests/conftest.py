@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -10,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from lakehouse.connect import ConnectServer
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import generate_landing_zone
 from lakehouse.governance.tokens import KEY_VARIABLE
@@ -32,6 +35,14 @@ TEST_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g", **SMALL_DATA_CONF,
 }
 TEST_PII_KEY = "lakehouse-tests-not-a-secret"
+CONNECT_TOKEN = f"lakehouse-test-{uuid.uuid4().hex}"  # the suite's Connect endpoint's pre-shared token
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,6 +58,19 @@ def pii_key() -> Iterator[bytes]:
 def spark():
     """The one SparkSession of the test run (Delta enabled, local[2])."""
     return SparkResource(master="local[2]", jars_dir=str(PROJECT_ROOT / ".cache" / "jars"), conf=TEST_SPARK_CONF).get_session()
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
+    """One real Spark Connect server for the suite (its small-data settings), started when a test first needs it.
+
+    Like a remote endpoint it refuses clients without its token. The Connect tests, the Pipes-subprocess engine's
+    steps and the Databricks stand-in's tasks share it, each on warehouses of its own: a server is a cold JVM, about
+    15-30 s of the suite each time one starts.
+    """
+    with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log",
+                       conf=SMALL_DATA_CONF, token=CONNECT_TOKEN) as server:
+        yield server
 
 
 @pytest.fixture

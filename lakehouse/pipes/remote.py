@@ -95,7 +95,9 @@ def _adopt_cluster_session(settings: LakehouseSettings) -> None:
 
     from lakehouse.resources.spark import LAKEHOUSE_CONF
 
-    session = SparkSession.builder.getOrCreate()  # the cluster's session; SparkResource then finds it active
+    # The cluster's session, classic or Spark Connect (serverless compute serves Python through Spark Connect, where
+    # the builder alone would ask for a URL); SparkResource then finds it active.
+    session = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
     for key, value in {**LAKEHOUSE_CONF, **settings.spark_conf}.items():
         if session.conf.isModifiable(key):
             session.conf.set(key, value)

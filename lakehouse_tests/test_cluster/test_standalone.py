@@ -23,8 +23,7 @@ from pyspark.sql import functions as F
 from lakehouse.cluster import LocalCluster, alive_workers
 from lakehouse.servers import port_in_use
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
-from lakehouse_tests.conftest import REFERENCE_DAYS, TEST_SPARK_CONF, Reference
-from lakehouse_tests.test_connect.test_connect import free_port
+from lakehouse_tests.conftest import REFERENCE_DAYS, TEST_SPARK_CONF, Reference, free_port
 
 pytestmark = pytest.mark.cluster
 

@@ -1,4 +1,6 @@
-"""Runs over Spark Connect: one real server for the module; the sales chain gives what embedded Spark gives.
+"""Runs over Spark Connect: the sales chain gives what embedded Spark gives.
+
+The server is real, the suite's (``conftest.connect_server``), and requires its token as a remote endpoint does.
 
 The lakehouse runs in a ``dagster`` CLI subprocess, as a user runs it: a process that opened a
 Connect session cannot also use the test run's embedded session (see :mod:`lakehouse.connect`).
@@ -7,11 +9,8 @@ Connect session cannot also use the test run's embedded session (see :mod:`lakeh
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -19,11 +18,11 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.connect import ConnectServer, probe, redact, server_command
+from lakehouse.connect import probe, redact, server_command
 from lakehouse.definitions import build_definitions
 from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
-from lakehouse_tests.conftest import SMALL_DATA_CONF
+from lakehouse_tests.conftest import CONNECT_TOKEN, free_port
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 from lakehouse_tests.test_e2e.processes import listening_addresses
 
@@ -31,16 +30,7 @@ DAY = "2026-11-01"
 SALES_ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
 
 
-TOKEN = f"lakehouse-test-{uuid.uuid4().hex}"  # the endpoint's pre-shared token, as a remote endpoint has one
-
-
-@pytest.fixture(scope="module")
-def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
-    """A real Spark Connect server on a free port for this module (with the suite's small-data settings) that, like
-    a remote endpoint, refuses clients without its token; stopped however the tests end."""
-    with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log",
-                       conf=SMALL_DATA_CONF, token=TOKEN) as server:
-        yield server
+TOKEN = CONNECT_TOKEN  # the suite's endpoint (conftest.connect_server) has a pre-shared token, as a remote one has
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +128,3 @@ def dagster_materialize(root: Path, landing: Path, remote: str, assets: str = SA
 
 def rows(spark: SparkSession, path: Path) -> DataFrame:
     return spark.read.format("delta").load(str(path))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

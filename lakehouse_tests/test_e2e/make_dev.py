@@ -23,7 +23,8 @@ from pathlib import Path
 from lakehouse.generator import Manifest
 from lakehouse.home import prepare_home
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse_tests.test_e2e.dagster_ui import DagsterUI, free_port
+from lakehouse_tests.conftest import free_port
+from lakehouse_tests.test_e2e.dagster_ui import DagsterUI
 from lakehouse_tests.test_e2e.processes import Tree, make_dev_recipe
 
 SHUTDOWN_TIMEOUT = 30  # SIGTERM to the process group, then SIGKILL to what is left

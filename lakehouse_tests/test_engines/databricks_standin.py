@@ -20,9 +20,12 @@ environment (``{{secrets/<scope>/<key>}}`` resolved from the secrets given to th
 fails the run as a cluster launch does: INTERNAL_ERROR); then TERMINATED, SUCCESS or FAILED with the tail of
 its stderr. The subprocess does not inherit this machine's ``LAKEHOUSE_*``, ``DATABRICKS_*`` or
 ``PYTHONPATH``: a cluster has only what the job gives it. As on a cluster, the script finds a SparkSession
-already started (embedded local Spark with the settings given to the stand-in, e.g. Delta's, and the
-``spark.databricks.clusterUsageTags.*`` entries ``PipesDbfsMessageWriter`` reads), and ``/dbfs`` is the DBFS
-folder (a symlink the stand-in makes and removes; :class:`MountUnavailable` when it cannot).
+already started, with the settings given to the stand-in and the ``spark.databricks.clusterUsageTags.*`` entries
+``PipesDbfsMessageWriter`` reads: given ``spark_remote``, a session of that Spark Connect server, already warm, as
+Databricks serverless and standard-access clusters serve Python through Spark Connect (the settings are set on it);
+else embedded local Spark started in the task's process with the settings (e.g. Delta's), a cold JVM per task, as
+a new job cluster starts cold. ``/dbfs`` is the DBFS folder (a symlink the stand-in makes and removes;
+:class:`MountUnavailable` when it cannot).
 
 Not emulated: Databricks itself. No cluster, no Databricks Runtime (its Spark version, Photon, Unity
 Catalog, dbutils); the task runs with this machine's Python and embedded local Spark. No dependency
@@ -32,7 +35,7 @@ limits, and no object-store semantics on ``/dbfs`` (a file written there is visi
 
 Example::
 
-    with DatabricksStandIn(tmp_path, token="t", secrets={"lakehouse/pii_key": "k"}, spark_conf=conf) as standin:
+    with DatabricksStandIn(tmp_path, token="t", secrets={"lakehouse/pii_key": "k"}, spark_remote="sc://...") as standin:
         WorkspaceClient(host=standin.host, token="t").jobs.submit(tasks=[task]).bind()["run_id"]
 """
 
@@ -67,7 +70,7 @@ NOT_ON_A_CLUSTER = ("LAKEHOUSE_", "DATABRICKS_", "DAGSTER_PIPES_", "PYTHONPATH")
 SUBMIT_TYPES = {name: kind for name, kind in typing.get_type_hints(jobs.JobsAPI.submit).items() if name != "return"}
 RUNTIME_SOURCE = '''"""The stand-in's cluster runtime: start the SparkSession a Databricks cluster provides, then run the task's script.
 
-python runtime.py <Spark settings JSON file> <script> <parameters...>; writes imports.json (the top-level modules the
+python runtime.py <cluster JSON file: {remote: Spark Connect URL or null, conf: settings}> <script> <parameters...>; writes imports.json (the top-level modules the
 task imported from the run's installed libraries) into the working directory.
 """
 import json
@@ -79,11 +82,17 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 settings, script, *parameters = sys.argv[1:]
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-builder = SparkSession.builder
-for key, value in json.loads(Path(settings).read_text()).items():
-    builder = builder.config(key, value)
-builder.getOrCreate()
+cluster = json.loads(Path(settings).read_text())
+if cluster["remote"]:  # the cluster serves Python through Spark Connect: its settings go on this client's session
+    session = SparkSession.builder.remote(cluster["remote"]).getOrCreate()
+    for key, value in cluster["conf"].items():
+        session.conf.set(key, value)
+else:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
+    for key, value in cluster["conf"].items():
+        builder = builder.config(key, value)
+    builder.getOrCreate()
 sys.argv, sys.path[0] = [script, *parameters], os.path.dirname(script)
 site = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
 try:
@@ -158,11 +167,12 @@ class DatabricksStandIn:
     """The HTTP stand-in (see the module docstring); a context manager that starts and stops it."""
 
     def __init__(self, root: Path, *, token: str, secrets: Mapping[str, str] | None = None,
-                 spark_conf: Mapping[str, str] | None = None, mount: Path = DBFS_MOUNT):
+                 spark_conf: Mapping[str, str] | None = None, spark_remote: str | None = None, mount: Path = DBFS_MOUNT):
         self.root, self.dbfs, self.mount = root, root / "dbfs", mount
         self.token = token
         self.secrets = dict(secrets or {})  # "scope/key" -> value
         self.spark_conf = dict(spark_conf or {})
+        self.spark_remote = spark_remote
         self.calls: list[Call] = []
         self.unhandled: list[Call] = []
         self.submissions: list[dict[str, Any]] = []
@@ -404,7 +414,8 @@ class DatabricksStandIn:
                 if run.canceled:
                     return self._set(run, "TERMINATED", "CANCELED", "Run canceled before it started.")
                 python = run.task["spark_python_task"]
-                (run.folder / "spark_conf.json").write_text(json.dumps(self._cluster_conf(run)))
+                (run.folder / "spark_conf.json").write_text(json.dumps({"remote": self.spark_remote,
+                                                                         "conf": self._cluster_conf(run)}))
                 command = [sys.executable, str(self.root / "runtime.py"), str(run.folder / "spark_conf.json"),
                            str(self._local(python["python_file"])), *python.get("parameters", [])]
                 with (run.folder / "stdout").open("wb") as out, (run.folder / "stderr").open("wb") as err:

@@ -4,7 +4,8 @@ No Databricks workspace is reachable from here. So the tasks :class:`DatabricksE
 cluster, existing cluster, serverless) are checked against databricks-sdk's own types and serialized
 by the SDK's own ``JobsAPI.submit``; then the ``reference_data`` job runs with the databricks engine
 against :mod:`lakehouse_tests.test_engines.databricks_standin`, a local HTTP stand-in for the Jobs
-and DBFS APIs (not Databricks: each step's task runs in a subprocess here, with embedded Spark). The
+and DBFS APIs (not Databricks: each step's task runs in a subprocess here, on a session of the suite's Spark
+Connect server, as on serverless compute). The
 release is built and uploaded through DBFS, each step is one ``runs/submit``, its task installs the
 uploaded wheel and runs the entry script, and Pipes carries context and results through DBFS. The
 same job in local mode on the same landing zone gives the reference: row counts, check results and
@@ -29,14 +30,13 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue, Unauthenticated
 from databricks.sdk.service import compute, jobs
 
+from lakehouse.connect import ConnectServer
 from lakehouse.definitions import build_definitions
 from lakehouse.generator import generate_landing_zone
-from lakehouse.jars import delta_jars
 from lakehouse.pipes import DatabricksEngine
 from lakehouse.pipes.dbfs import WholeChunkDbfsMessageReader
 from lakehouse.pipes.engines import SERVERLESS_ENVIRONMENT
 from lakehouse.pipes.release import ENTRY_SCRIPT, ENTRY_SOURCE
-from lakehouse.resources.spark import DELTA_CONF
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import TEST_PII_KEY, TEST_SPARK_CONF
 from lakehouse_tests.test_cluster.test_standalone import assert_same_tables, delta_tables
@@ -227,20 +227,17 @@ def life_cycle(client: WorkspaceClient, run_id: int, until: jobs.RunLifeCycleSta
     return state
 
 
-# End to end against the stand-in.
-def cluster_spark_conf() -> dict[str, str]:
-    """The stand-in cluster's SparkSession: local Spark with Delta built in, as a Databricks Runtime has it, and the
-    suite's small-data settings; none of the lakehouse's own (the entry point sets those on the cluster's session)."""
-    return {"spark.master": "local[2]", "spark.app.name": "databricks-standin", **DELTA_CONF,
-            "spark.jars": ",".join(str(p) for p in delta_jars(PROJECT_ROOT / ".cache" / "jars")),
-            "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
-            **TEST_SPARK_CONF, "spark.driver.memory": "1g"}
+# End to end against the stand-in. Its "cluster" is the suite's Spark Connect server (Delta built in, as a Databricks
+# Runtime has it; the suite's small-data settings), already warm, as serverless and standard-access compute serve
+# Python through Spark Connect: a task then costs its Python process, not a cold JVM (two of them took about 60 s).
+# The entry point sets the lakehouse's own settings on the session; embedded task Spark is tested by the cancel test.
+CLUSTER_CONF = {"spark.sql.shuffle.partitions": "2"}
 
 
 @pytest.fixture(scope="module")
-def standin(tmp_path_factory):
+def standin(tmp_path_factory, connect_server: ConnectServer):
     server = DatabricksStandIn(tmp_path_factory.mktemp("standin"), token=secrets.token_urlsafe(24),
-                               secrets={PII_SECRET: TEST_PII_KEY}, spark_conf=cluster_spark_conf())
+                               secrets={PII_SECRET: TEST_PII_KEY}, spark_conf=CLUSTER_CONF, spark_remote=connect_server.url)
     try:
         server.start()
     except MountUnavailable as reason:

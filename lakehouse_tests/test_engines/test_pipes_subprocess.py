@@ -4,7 +4,7 @@ The same landing zone goes through two lakehouses on one ephemeral instance each
 run in this process) and pipes-subprocess (each step asset launches ``python -m lakehouse.pipes``
 with ``dg.PipesSubprocessClient``). As under ``make dev``, the subprocesses reach a warm Spark
 Connect server (a cold JVM per step costs about 30 s); the clickstream step, which needs embedded
-Spark, starts its own in its subprocess. Two days of the sales chain as one
+Spark, starts its own in its subprocess. The server is the suite's (``conftest.connect_server``). Two days of the sales chain as one
 single-run backfill, the customer dimension and the clickstream job. The tables, each
 materialization's row count and metadata names, and every check evaluation (per partition) must be
 the same. Then an erasure with the customer-token key missing in the subprocess: its config, its
@@ -20,11 +20,10 @@ import pytest
 from lakehouse.connect import ConnectServer
 from lakehouse.definitions import build_definitions
 from lakehouse.governance.tokens import KEY_VARIABLE
-from lakehouse.settings import LakehouseSettings
-from lakehouse_tests.conftest import REFERENCE_DAYS, SMALL_DATA_CONF, TEST_SPARK_CONF, Reference
+from lakehouse.settings import REMOTE_VARIABLE, LakehouseSettings
+from lakehouse_tests.conftest import REFERENCE_DAYS, TEST_SPARK_CONF, Reference
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 from lakehouse_tests.test_cluster.test_standalone import assert_same_tables, delta_tables
-from lakehouse_tests.test_connect.test_connect import free_port
 
 FIRST, LAST = REFERENCE_DAYS
 PIPES_LINE = re.compile(r"lakehouse\.pipes: running (?P<assets>.+) in process (?P<pid>[0-9]+) on ")
@@ -39,17 +38,19 @@ def run_everything(runner: LakehouseRunner) -> dict[str, dg.ExecuteInProcessResu
 
 
 @pytest.fixture(scope="module")
-def both(reference_lakehouse: Reference, spark, tmp_path_factory):
+def both(reference_lakehouse: Reference, connect_server: ConnectServer, spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipes")
     local = reference_lakehouse
-    with ConnectServer(port=free_port(), log_file=root / "spark-connect.log", conf=SMALL_DATA_CONF) as server:
-        settings = LakehouseSettings.for_root(
-            root / "pipes", landing=local.landing, start_date=FIRST, spark_master="local[2]", landing_sensors=False,
-            engine="pipes-subprocess", spark_remote=server.url, spark_conf={**TEST_SPARK_CONF, "spark.driver.memory": "1g"})
-        with dg.DagsterInstance.ephemeral() as instance:
-            runs = run_everything(LakehouseRunner(build_definitions(settings), settings, instance, spark))
-            logs = {job: [entry.user_message for entry in instance.all_logs(run.run_id)] for job, run in runs.items()}
-        yield {"local": (local.settings, local.runs, local.logs), "pipes-subprocess": (settings, runs, logs)}
+    settings = LakehouseSettings.for_root(
+        root / "pipes", landing=local.landing, start_date=FIRST, spark_master="local[2]", landing_sensors=False,
+        engine="pipes-subprocess", spark_remote=connect_server.url,
+        spark_conf={**TEST_SPARK_CONF, "spark.driver.memory": "1g"})
+    # The URL carries the server's token: the definitions take it from the variable, as dagster dev's would.
+    with pytest.MonkeyPatch.context() as patch, dg.DagsterInstance.ephemeral() as instance:
+        patch.setenv(REMOTE_VARIABLE, connect_server.url)
+        runs = run_everything(LakehouseRunner(build_definitions(settings), settings, instance, spark))
+        logs = {job: [entry.user_message for entry in instance.all_logs(run.run_id)] for job, run in runs.items()}
+    yield {"local": (local.settings, local.runs, local.logs), "pipes-subprocess": (settings, runs, logs)}
 
 
 def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], tuple[int, frozenset[str]]]:
@@ -114,6 +115,7 @@ def test_every_table_equals_the_local_modes(both, spark):
 def test_config_run_tags_and_a_failure_travel_through_pipes(both, spark, monkeypatch):
     settings = both["pipes-subprocess"][0]
     monkeypatch.delenv(KEY_VARIABLE)  # the subprocess inherits this environment: no key there
+    monkeypatch.setenv(REMOTE_VARIABLE, settings.spark_remote)
     with dg.DagsterInstance.ephemeral() as instance:
         runner = LakehouseRunner(build_definitions(settings), settings, instance, spark)
         run = runner.run("gdpr_erasure", {"customer_ids": [3], "reason": "ticket PIPES-1"}, raise_on_error=False)

@@ -16,7 +16,7 @@ import pytest
 
 from lakehouse import servers
 from lakehouse.servers import ServerProcess, port_in_use
-from lakehouse_tests.test_connect.test_connect import free_port
+from lakehouse_tests.conftest import free_port
 from lakehouse_tests.test_e2e.processes import session_members
 
 
