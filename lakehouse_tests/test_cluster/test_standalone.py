@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from lakehouse.cluster import LocalCluster, alive_workers
 from lakehouse.servers import port_in_use
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
-from lakehouse_tests.conftest import REFERENCE_DAYS, TEST_SPARK_CONF, Reference, free_port
+from lakehouse_tests.conftest import REFERENCE_DAYS, RUN_PROCESS_CONF, Reference, free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -83,8 +83,7 @@ def both(reference_lakehouse: Reference, tmp_path_factory):
         env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_LANDING": str(landing),
                "LAKEHOUSE_WAREHOUSE": str(on_cluster.warehouse), "LAKEHOUSE_CHECKPOINTS": str(on_cluster.checkpoints),
                "LAKEHOUSE_START_DATE": FIRST, "LAKEHOUSE_LANDING_SENSORS": "off", "LAKEHOUSE_SPARK_MASTER": cluster.url,
-               "LAKEHOUSE_SPARK_CONF": json.dumps({**TEST_SPARK_CONF, "spark.driver.memory": "1g",
-                                                   "spark.executor.memory": "1g"})}
+               "LAKEHOUSE_SPARK_CONF": json.dumps({**RUN_PROCESS_CONF, "spark.executor.memory": "1g"})}
         env.pop("LAKEHOUSE_SPARK_REMOTE", None)
         runs = {job: dagster_job(env, job, tags) for job, tags in
                 (("sales_pipeline", RANGE_TAGS), ("customer_dimension", None), ("clickstream", None))}

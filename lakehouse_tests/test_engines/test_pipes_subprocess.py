@@ -21,7 +21,7 @@ from lakehouse.connect import ConnectServer
 from lakehouse.definitions import build_definitions
 from lakehouse.governance.tokens import KEY_VARIABLE
 from lakehouse.settings import REMOTE_VARIABLE, LakehouseSettings
-from lakehouse_tests.conftest import REFERENCE_DAYS, TEST_SPARK_CONF, Reference
+from lakehouse_tests.conftest import REFERENCE_DAYS, RUN_PROCESS_CONF, Reference
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 from lakehouse_tests.test_cluster.test_standalone import assert_same_tables, delta_tables
 
@@ -44,7 +44,7 @@ def both(reference_lakehouse: Reference, connect_server: ConnectServer, spark, t
     settings = LakehouseSettings.for_root(
         root / "pipes", landing=local.landing, start_date=FIRST, spark_master="local[2]", landing_sensors=False,
         engine="pipes-subprocess", spark_remote=connect_server.url,
-        spark_conf={**TEST_SPARK_CONF, "spark.driver.memory": "1g"})
+        spark_conf=RUN_PROCESS_CONF)
     # The URL carries the server's token: the definitions take it from the variable, as dagster dev's would.
     with pytest.MonkeyPatch.context() as patch, dg.DagsterInstance.ephemeral() as instance:
         patch.setenv(REMOTE_VARIABLE, connect_server.url)

@@ -22,7 +22,7 @@ from dagster._core.instance.ref import InstanceRef
 
 from lakehouse.generator import generate_landing_zone
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse_tests.conftest import TEST_SPARK_CONF
+from lakehouse_tests.conftest import RUN_PROCESS_CONF
 
 pytestmark = pytest.mark.faults
 
@@ -53,7 +53,7 @@ def concurrent(tmp_path_factory):
     env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_LANDING": str(root / "landing"),
            "LAKEHOUSE_WAREHOUSE": str(root / "warehouse"), "LAKEHOUSE_CHECKPOINTS": str(root / "checkpoints"),
            "LAKEHOUSE_START_DATE": DAYS[0], "LAKEHOUSE_LANDING_SENSORS": "off",
-           "LAKEHOUSE_SPARK_CONF": json.dumps({**TEST_SPARK_CONF, "spark.driver.memory": "1g"})}
+           "LAKEHOUSE_SPARK_CONF": json.dumps(RUN_PROCESS_CONF)}
     # The instance's storage exists before the runs start, as under `make dev`: two processes creating a fresh
     # SQLite instance at once would both stamp its schema version.
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))

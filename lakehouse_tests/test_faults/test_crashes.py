@@ -39,7 +39,7 @@ from lakehouse.definitions import build_definitions
 from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.jars import delta_jars
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
-from lakehouse_tests.conftest import TEST_SPARK_CONF
+from lakehouse_tests.conftest import RUN_PROCESS_CONF
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 
 pytestmark = pytest.mark.faults
@@ -78,7 +78,7 @@ class Lake:
         # The log store in spark.jars next to Delta's (one loader sees it and delta-storage's HDFSLogStore), not on the
         # JVM's class path: an extra class path would keep the runs' JVMs from the class archive (lakehouse.jvm).
         jars = [*map(str, delta_jars(PROJECT_ROOT / ".cache" / "jars")), str(log_store)]
-        conf = {**TEST_SPARK_CONF, "spark.driver.memory": "1g", "spark.jars": ",".join(jars),
+        conf = {**RUN_PROCESS_CONF, "spark.jars": ",".join(jars),
                 "spark.delta.logStore.file.impl": "lakehouse.faults.BlockingLogStore"}
         self.env = {**os.environ, "DAGSTER_HOME": str(home), "LAKEHOUSE_LANDING": str(self.settings.landing),
                     "LAKEHOUSE_WAREHOUSE": str(self.settings.warehouse), "LAKEHOUSE_CHECKPOINTS": str(root / "checkpoints"),

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from lakehouse.settings import PROJECT_ROOT
-from lakehouse_tests.conftest import TEST_SPARK_CONF
+from lakehouse_tests.conftest import RUN_PROCESS_CONF
 from lakehouse_tests.test_streaming.test_clickstream import click
 
 
@@ -69,7 +69,7 @@ def test_continuous_mode_honours_the_watermark_setting(tmp_path):
     clicks.mkdir(parents=True)
     env = {**os.environ, "LAKEHOUSE_LANDING": str(landing), "LAKEHOUSE_WAREHOUSE": str(warehouse),
            "LAKEHOUSE_CHECKPOINTS": str(checkpoints), "LAKEHOUSE_START_DATE": "2025-01-01",
-           "LAKEHOUSE_SPARK_MASTER": "local[2]", "LAKEHOUSE_SPARK_CONF": json.dumps(TEST_SPARK_CONF),
+           "LAKEHOUSE_SPARK_MASTER": "local[2]", "LAKEHOUSE_SPARK_CONF": json.dumps(RUN_PROCESS_CONF),
            "LAKEHOUSE_CLICKSTREAM_WATERMARK": "10 minutes"}
     env.pop("LAKEHOUSE_SPARK_REMOTE", None)
     gold_checkpoint = checkpoints / "gold" / "hourly_events"
