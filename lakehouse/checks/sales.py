@@ -104,7 +104,7 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
                 stores = warehouse.read(SILVER_STORES) if warehouse.exists(SILVER_STORES) else None
                 results["silver_sales_store_exists"] = ev.orphans(of_days, "store_id", stores, "store_id", "silver/stores", days)
             if {"silver_sales_schema", "silver_sales_quarantine_schema"} & selected:
-                from lakehouse.quality.schemas import SilverSales, SilverSalesQuarantine, validate_by_day  # pandera: see below
+                from lakehouse.quality.schemas import SilverSales, SilverSalesQuarantine, validate_by_day  # pandera: module docstring
             if "silver_sales_schema" in selected:
                 results["silver_sales_schema"] = validate_by_day(SilverSales, of_days, days)
             if "silver_sales_quarantine_schema" in selected:
