@@ -22,15 +22,13 @@ from lakehouse.connect import probe, redact, server_command
 from lakehouse.definitions import build_definitions
 from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
-from lakehouse_tests.conftest import CONNECT_TOKEN, free_port
+from lakehouse_tests.conftest import CONNECT_TOKEN as TOKEN  # the suite's endpoint's pre-shared token
+from lakehouse_tests.conftest import free_port
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 from lakehouse_tests.test_e2e.processes import listening_addresses
 
 DAY = "2026-11-01"
 SALES_ASSETS = "bronze/sales,bronze/sales_rejects,silver/sales,silver/sales_quarantine,gold/daily_sales"
-
-
-TOKEN = CONNECT_TOKEN  # the suite's endpoint (conftest.connect_server) has a pre-shared token, as a remote one has
 
 
 @pytest.fixture(scope="module")

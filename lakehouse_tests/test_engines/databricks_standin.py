@@ -28,7 +28,7 @@ a new job cluster starts cold. ``/dbfs`` is the DBFS folder (a symlink the stand
 :class:`MountUnavailable` when it cannot).
 
 Not emulated: Databricks itself. No cluster, no Databricks Runtime (its Spark version, Photon, Unity
-Catalog, dbutils); the task runs with this machine's Python and embedded local Spark. No dependency
+Catalog, dbutils); the task runs with this machine's Python and Spark (a local Connect server or embedded). No dependency
 resolution of libraries (a cluster installs a wheel's requirements from PyPI; here the venv has them).
 No existing clusters, serverless, notebooks, multi-task runs, cluster log delivery, permissions or rate
 limits, and no object-store semantics on ``/dbfs`` (a file written there is visible while being written).
@@ -70,8 +70,9 @@ NOT_ON_A_CLUSTER = ("LAKEHOUSE_", "DATABRICKS_", "DAGSTER_PIPES_", "PYTHONPATH")
 SUBMIT_TYPES = {name: kind for name, kind in typing.get_type_hints(jobs.JobsAPI.submit).items() if name != "return"}
 RUNTIME_SOURCE = '''"""The stand-in's cluster runtime: start the SparkSession a Databricks cluster provides, then run the task's script.
 
-python runtime.py <cluster JSON file: {remote: Spark Connect URL or null, conf: settings}> <script> <parameters...>; writes imports.json (the top-level modules the
-task imported from the run's installed libraries) into the working directory.
+python runtime.py <cluster JSON file: {"remote": Spark Connect URL or null, "conf": settings}> <script> <parameters...>;
+writes imports.json (the top-level modules the task imported from the run's installed libraries) into the working
+directory.
 """
 import json
 import os

@@ -4,8 +4,8 @@ The same landing zone goes through two lakehouses on one ephemeral instance each
 run in this process) and pipes-subprocess (each step asset launches ``python -m lakehouse.pipes``
 with ``dg.PipesSubprocessClient``). As under ``make dev``, the subprocesses reach a warm Spark
 Connect server (a cold JVM per step costs about 30 s); the clickstream step, which needs embedded
-Spark, starts its own in its subprocess. The server is the suite's (``conftest.connect_server``). Two days of the sales chain as one
-single-run backfill, the customer dimension and the clickstream job. The tables, each
+Spark, starts its own in its subprocess. The server is the suite's (``conftest.connect_server``).
+Two days of the sales chain as one single-run backfill, the customer dimension and the clickstream job. The tables, each
 materialization's row count and metadata names, and every check evaluation (per partition) must be
 the same. Then an erasure with the customer-token key missing in the subprocess: its config, its
 run tag and its failure must travel through Pipes.
@@ -43,14 +43,13 @@ def both(reference_lakehouse: Reference, connect_server: ConnectServer, spark, t
     local = reference_lakehouse
     settings = LakehouseSettings.for_root(
         root / "pipes", landing=local.landing, start_date=FIRST, spark_master="local[2]", landing_sensors=False,
-        engine="pipes-subprocess", spark_remote=connect_server.url,
-        spark_conf=RUN_PROCESS_CONF)
+        engine="pipes-subprocess", spark_remote=connect_server.url, spark_conf=RUN_PROCESS_CONF)
     # The URL carries the server's token: the definitions take it from the variable, as dagster dev's would.
     with pytest.MonkeyPatch.context() as patch, dg.DagsterInstance.ephemeral() as instance:
         patch.setenv(REMOTE_VARIABLE, connect_server.url)
         runs = run_everything(LakehouseRunner(build_definitions(settings), settings, instance, spark))
         logs = {job: [entry.user_message for entry in instance.all_logs(run.run_id)] for job, run in runs.items()}
-    yield {"local": (local.settings, local.runs, local.logs), "pipes-subprocess": (settings, runs, logs)}
+    return {"local": (local.settings, local.runs, local.logs), "pipes-subprocess": (settings, runs, logs)}
 
 
 def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], tuple[int, frozenset[str]]]:
