@@ -13,7 +13,7 @@ they run: pandera and pandas take about 1.8 s to import, which every process loa
 definitions (each run, the code server, each Pipes step) would otherwise pay.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
@@ -46,10 +46,13 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
         Check("bronze_sales_row_count", BRONZE_SALES, "Row count within half to double the median of the previous 7 days (WARN)."),
     ], partitions)
     def bronze_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, landing: LandingZone):
-        """bronze/sales read once (the run's days and the 7 before them): one aggregation for counts and fields."""
+        """The run's days of bronze/sales cached once: one aggregation for counts and fields, one for rescued fields.
+
+        The 7 days before them (the row-count check's history) are only counted: a count by partition reads no column.
+        """
         days, selected = context.partition_keys, selected_checks(context)
         window = _with_history(days, partitions) if "bronze_sales_row_count" in selected else list(days)
-        bronze = warehouse.read(BRONZE_SALES, window, partitions).persist()
+        bronze, history = _days_and_history(warehouse.read(BRONZE_SALES, window, partitions), days, window)
         try:
             totals = ev.field_counts_by_day(bronze, SALES_SCHEMA)
             counts = {day: t["_rows"] for day, t in totals.items()}
@@ -60,10 +63,10 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
                 results["bronze_sales_nothing_lost"] = ev.reconcile(landed, counts, rejects, days=days,
                                                                     equation="landed lines = bronze + rejects")
             if "bronze_sales_schema_drift" in selected:
-                rescued = ev.rescued_fields_by_day(_only(bronze, days))
+                rescued = ev.rescued_fields_by_day(bronze)
                 results["bronze_sales_schema_drift"] = ev.drift_by_day(totals, rescued, SALES_SCHEMA, REQUIRED_SALES_FIELDS, days)
             if "bronze_sales_row_count" in selected:
-                results["bronze_sales_row_count"] = ev.row_count_anomalies(counts, days)
+                results["bronze_sales_row_count"] = ev.row_count_anomalies({**history(), **counts}, days)
             return results
         finally:
             bronze.unpersist()
@@ -81,18 +84,20 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
         Check("silver_sales_quarantine_schema", SILVER_SALES_QUARANTINE, "silver/sales_quarantine matches its pandera schema."),
     ], partitions)
     def silver_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        """silver/sales read once (the run's days and the 7 before them) for all its checks; quarantine and bronze once each."""
+        """The run's days of silver/sales cached once for all its checks; quarantine and bronze read once each.
+
+        The 7 days before them (the row-count check's history) are only counted: a count by partition reads no column.
+        """
         days, selected = context.partition_keys, selected_checks(context)
         results: dict[str, Mapping[str, dg.AssetCheckResult]] = {}
         window = _with_history(days, partitions) if "silver_sales_row_count" in selected else list(days)
-        silver = warehouse.read(SILVER_SALES, window, partitions).persist()
-        of_days = _only(silver, days) if len(window) > len(days) else silver
+        of_days, history = _days_and_history(warehouse.read(SILVER_SALES, window, partitions), days, window)
         quarantine = warehouse.read(SILVER_SALES_QUARANTINE, days, partitions).persist()
         try:
             if {"silver_sales_nothing_lost", "silver_sales_row_count"} & selected:
-                counts = ev.rows_by_day(silver)
+                counts = ev.rows_by_day(of_days)
                 if "silver_sales_row_count" in selected:
-                    results["silver_sales_row_count"] = ev.row_count_anomalies(counts, days)
+                    results["silver_sales_row_count"] = ev.row_count_anomalies({**history(), **counts}, days)
                 if "silver_sales_nothing_lost" in selected:
                     distinct = ev.distinct_sales_by_day(warehouse.read(BRONZE_SALES, days, partitions))
                     results["silver_sales_nothing_lost"] = ev.reconcile(
@@ -111,7 +116,7 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
                 results["silver_sales_quarantine_schema"] = validate_by_day(SilverSalesQuarantine, quarantine, days)
             return results
         finally:
-            silver.unpersist()
+            of_days.unpersist()
             quarantine.unpersist()
 
     @check(GOLD_DAILY_SALES, "gold/daily_sales matches its pandera schema (one row per day and store).")
@@ -144,6 +149,18 @@ def _with_history(days: Sequence[str], partitions: dg.PartitionsDefinition, hist
     first = date.fromisoformat(min(days))
     before = [str(first - timedelta(days=i)) for i in range(history, 0, -1)]
     return [d for d in before if partitions.has_partition_key(d)] + list(days)
+
+
+def _days_and_history(window: DataFrame, days: Sequence[str], keys: Sequence[str]) -> tuple[DataFrame, Callable[[], dict[str, int]]]:
+    """The rows of ``days`` of a table read over ``keys`` (``days`` and the days before them), cached, and a function
+    counting the rows of every day of ``keys`` (called only by a check that needs the history).
+
+    Only the run's days are cached: caching the history too copied seven days of every column into memory for the
+    row-count check alone (1.4 s of the bronze checks' 2.4 s, 66,667 rows a day, warm, 2026-12-06).
+    """
+    if len(keys) == len(days):  # no earlier partition: nothing to count beyond the run's days
+        return window.persist(), dict
+    return _only(window, days).persist(), lambda: ev.rows_by_day(window)
 
 
 def _only(frame: DataFrame, days: Sequence[str], column: str = "sale_date") -> DataFrame:

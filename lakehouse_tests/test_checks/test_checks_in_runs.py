@@ -153,6 +153,31 @@ def test_a_backfill_records_each_days_own_check_results_and_row_counts(lakehouse
             assert statuses <= {SUCCEEDED, FAILED}, (check, statuses)
 
 
+def test_the_row_count_checks_compare_each_day_with_the_days_before_it(lakehouse, write_sales_day):
+    # Four days of 4 sales in one run (their history is partly in the run), then a day of 12 sales alone (its history is
+    # only in the tables, counted without being read into the run's cache).
+    def write(day: str, n: int) -> None:
+        write_sales_day(day, [_line(sale_id=f"S-{day}-{i}", sale_ts=f"{day}T08:00:00Z") for i in range(n)])
+
+    for day in ("2025-01-02", "2025-01-03", "2025-01-04", "2025-01-05"):
+        write(day, 4)
+    write("2025-01-06", 12)
+    first = _evaluations_by_day(lakehouse.materialize("2025-01-02", "2025-01-05"))
+    second = _evaluations_by_day(lakehouse.materialize("2025-01-06"))
+    for check in ("bronze_sales_row_count", "silver_sales_row_count"):
+        inside = first[check, "2025-01-05"]  # three earlier days with rows, all in this run
+        assert inside.passed and inside.metadata["days_of_history"].value == 3, (check, inside.description)
+        assert inside.metadata["median_previous"].value == 4.0
+        alone = second[check, "2025-01-06"]
+        assert not alone.passed and alone.severity == dg.AssetCheckSeverity.WARN, (check, alone.description)
+        assert alone.metadata["days_of_history"].value == 4 and alone.metadata["median_previous"].value == 4.0
+        assert alone.metadata["rows"].value == 12
+
+
+def _evaluations_by_day(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str | None], dg.AssetCheckEvaluation]:
+    return {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+
+
 def test_checks_command_exits_non_zero_when_an_error_check_fails(tmp_path, capsys):
     folder = tmp_path / "landing" / "sales" / DAY
     folder.mkdir(parents=True)
