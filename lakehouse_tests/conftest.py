@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -46,6 +48,31 @@ RUN_PROCESS_CONF = {
 }
 TEST_PII_KEY = "lakehouse-tests-not-a-secret"
 CONNECT_TOKEN = f"lakehouse-test-{uuid.uuid4().hex}"  # the suite's Connect endpoint's pre-shared token
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION] = session
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the test process with the session's exit status once pytest has reported, skipping the interpreter's shutdown.
+
+    delta-rs (``deltalake``, which tests use to read tables as another engine would) can abort a process's shutdown
+    with "terminate called without an active exception" (exit 134, delta-io/delta-rs#2184; seen once at the end of
+    ``make bench ARGS=compare``), which would fail CI after every test passed. By now the summary, the JUnit report
+    and every fixture's teardown are done; the session's Spark JVM exits when this process's pipe closes. Not in an
+    xdist worker, which reports to its controller after this hook.
+    """
+    session = config.stash.get(_SESSION, None)
+    if session is None or hasattr(config, "workerinput"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(int(session.exitstatus))
+
+
+_SESSION = pytest.StashKey[pytest.Session]()
 
 
 def free_port() -> int:
