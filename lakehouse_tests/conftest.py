@@ -50,6 +50,9 @@ TEST_PII_KEY = "lakehouse-tests-not-a-secret"
 CONNECT_TOKEN = f"lakehouse-test-{uuid.uuid4().hex}"  # the suite's Connect endpoint's pre-shared token
 
 
+_SESSION = pytest.StashKey[pytest.Session]()  # the test session, for its exit status in pytest_unconfigure
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_SESSION] = session
 
@@ -70,9 +73,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(int(session.exitstatus))
-
-
-_SESSION = pytest.StashKey[pytest.Session]()
 
 
 def free_port() -> int:
