@@ -70,16 +70,29 @@ class Commit:
 
     @classmethod
     def from_row(cls, row: Row) -> Commit:
+        """From a row of ``DESCRIBE HISTORY`` (with ``_millis``, the commit time in epoch milliseconds)."""
+        return cls._parse(row["version"], row["operation"], row["_millis"], row["operationMetrics"],
+                          row["operationParameters"], row["userMetadata"])
+
+    @classmethod
+    def from_commit_info(cls, version: int, info: Mapping[str, object], millis: int) -> Commit:
+        """From the ``commitInfo`` action of a commit file (what ``DESCRIBE HISTORY`` reads), committed at ``millis``."""
+        return cls._parse(version, info.get("operation"), millis, info.get("operationMetrics"),
+                          info.get("operationParameters"), info.get("userMetadata"))
+
+    @classmethod
+    def _parse(cls, version, operation, millis, metrics, parameters, user_metadata) -> Commit:
         try:
-            user = json.loads(row["userMetadata"]) if row["userMetadata"] else {}
+            user = json.loads(user_metadata) if user_metadata else {}
         except ValueError:
-            user = {"text": row["userMetadata"]}
+            user = {"text": user_metadata}
         return cls(
-            version=int(row["version"]),
-            operation=row["operation"],
-            timestamp=datetime.fromtimestamp(row["_millis"] / 1000, UTC),
-            metrics={k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v and v.lstrip("-").isdigit()},
-            parameters=dict(row["operationParameters"] or {}),
+            version=int(version),
+            operation=str(operation or ""),
+            timestamp=datetime.fromtimestamp(int(millis) / 1000, UTC),
+            metrics={k: int(v) for k, v in (metrics or {}).items() if isinstance(v, str) and v.lstrip("-").isdigit()},
+            # A commit file may hold a parameter as JSON (OPTIMIZE's "auto": false); the history shows its JSON text.
+            parameters={k: v if isinstance(v, str) else json.dumps(v) for k, v in (parameters or {}).items()},
             user_metadata=user if isinstance(user, dict) else {"value": user},
         )
 
@@ -259,6 +272,55 @@ def latest_version(spark: SparkSession, path: str | Path) -> int | None:
     return int(_first_row(spark, f"DESCRIBE HISTORY {sql_path(path)} LIMIT 1")["version"])
 
 
+def _history_since(spark: SparkSession, path: str | Path, since_version: int | None, newest: int) -> list[Commit]:
+    """The commits after ``since_version`` (all, when None) from ``DESCRIBE HISTORY``, newest first."""
+    if since_version is None:
+        return history(spark, path)
+    # Other writers may commit between the listing (``newest``) and the history read: read further back until the
+    # commit after since_version is among those read (with LIMIT newest - since_version alone, a concurrent
+    # commit pushed this write's own commit out of the window; found by the concurrent-writers test).
+    limit = newest - since_version
+    while True:
+        commits = history(spark, path, limit)
+        if len(commits) < limit or commits[-1].version <= since_version + 1:
+            return commits
+        limit *= 2
+
+
+def _local_commits(local: Path, since_version: int | None, newest: int) -> list[Commit] | None:
+    """The commits after ``since_version`` up to ``newest``, newest first, from the table's commit files.
+
+    What ``DESCRIBE HISTORY`` reads, read here without Spark: each file's ``commitInfo`` action, and as
+    the commit's time the in-commit timestamp if the table has them, else the file's modification time,
+    made to increase from one commit to the next (as Delta's history does). None when a commit file is
+    missing (cleaned up after a checkpoint) or has no ``commitInfo``: the caller then asks Delta.
+    """
+    log = local / "_delta_log"
+    first = 0 if since_version is None else since_version + 1
+    previous = None
+    if since_version is not None:
+        try:
+            previous = (log / f"{since_version:020d}.json").stat().st_mtime_ns // 1_000_000
+        except FileNotFoundError:
+            previous = None
+    commits = []
+    for version in range(first, newest + 1):
+        file = log / f"{version:020d}.json"
+        try:
+            lines, modified = file.read_text(encoding="utf-8").splitlines(), file.stat().st_mtime_ns // 1_000_000
+        except FileNotFoundError:
+            return None
+        infos = [action["commitInfo"] for line in lines if '"commitInfo"' in line[:16]
+                 if "commitInfo" in (action := json.loads(line))]
+        if not infos:
+            return None
+        info = infos[0]
+        millis = info.get("inCommitTimestamp") or (modified if previous is None else max(modified, previous + 1))
+        previous = int(millis)
+        commits.append(Commit.from_commit_info(version, info, previous))
+    return commits[::-1]
+
+
 def _local_latest_version(local: Path) -> int | None:
     try:
         versions = [int(p.name[:-5]) for p in (local / "_delta_log").iterdir() if _COMMIT_FILE.match(p.name)]
@@ -277,22 +339,19 @@ def history(spark: SparkSession, path: str | Path, limit: int | None = None) -> 
 
 
 def commits_of(spark: SparkSession, path: str | Path, token: str, since_version: int | None = None) -> list[Commit]:
-    """The commits stamped with ``token`` after ``since_version``, oldest first (see :func:`tracked`)."""
+    """The commits stamped with ``token`` after ``since_version``, oldest first (see :func:`tracked`).
+
+    A local table's commits are read from its commit files (:func:`_local_commits`: no Spark query, where
+    ``DESCRIBE HISTORY`` and its collect cost about 0.1 s after every write); elsewhere, or when a commit file
+    is gone, from ``DESCRIBE HISTORY``.
+    """
     newest = latest_version(spark, path)
     if newest is None or (since_version is not None and newest <= since_version):
         return []
-    if since_version is None:
-        commits = history(spark, path)
-    else:
-        # Other writers may commit between the listing above and the history read: read further back until the
-        # commit after since_version is among those read (with LIMIT newest - since_version alone, a concurrent
-        # commit pushed this write's own commit out of the window; found by the concurrent-writers test).
-        limit = newest - since_version
-        while True:
-            commits = history(spark, path, limit)
-            if len(commits) < limit or commits[-1].version <= since_version + 1:
-                break
-            limit *= 2
+    local = _local(path)
+    commits = _local_commits(local, since_version, newest) if local is not None else None
+    if commits is None:
+        commits = _history_since(spark, path, since_version, newest)
     stamped = [c for c in commits
                if c.user_metadata.get(WRITE_TOKEN) == token and (since_version is None or c.version > since_version)]
     return sorted(stamped, key=lambda c: c.version)

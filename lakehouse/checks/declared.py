@@ -12,8 +12,9 @@
 * ``<table>_pii_leak`` (ERROR): no value of a ``string`` column that is not tagged ``pii`` looks
   like an email address or a phone number (:mod:`lakehouse.governance.leaks`), e.g. a source
   that started sending ``email`` with sales lines, kept in ``bronze/sales._rescued_data``. One
-  aggregation per table; daily tables are scanned and reported per partition of the run. The
-  description names the table, the column and the count, never a value.
+  aggregation per table, all of a step's tables in one query (:func:`pii_leaks`); daily tables
+  are scanned and reported per partition of the run. The description names the table, the column
+  and the count, never a value.
 
 They are evaluated by one step per run (:func:`build_table_checks`; two kinds of step, as the
 daily tables' checks are partitioned like them), which reads only table metadata except for the
@@ -136,19 +137,33 @@ def small_files(spark: SparkSession, table: Table, path: str, table_detail: delt
     )
 
 
-def pii_leaks_by_partition(table: Table, frame: DataFrame, partition_keys: Sequence[str]) -> dict[str, dg.AssetCheckResult]:
-    """``pii_leak`` of each of ``partition_keys`` of a daily table (``frame``: those partitions), from one aggregation."""
-    if len(partition_keys) == 1:  # ``frame`` holds that one partition: one aggregation without a shuffle
-        found = {partition_keys[0]: leaks.leak_counts(frame, table.non_pii_string_columns).get("", {})}
-    else:
-        found = leaks.leak_counts(frame, table.non_pii_string_columns, by=table.partition_column)
-    return {key: _leak_result(table, found.get(key, {}), f" on {key}") for key in partition_keys}
+def pii_leaks(spark: SparkSession, warehouse: Warehouse, declared: Sequence[Table],
+              partition_keys: Sequence[str] | None = None,
+              partitions: dg.PartitionsDefinition | None = None) -> dict[str, dict[str, dg.AssetCheckResult]]:
+    """``pii_leak`` of each of ``declared`` tables (which exist), in one query: ``{table name: {partition: result}}``.
 
-
-def pii_leak(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
-    """``pii_leak`` of the whole table."""
-    found = leaks.leak_counts(delta.read(spark, path), table.non_pii_string_columns)
-    return _leak_result(table, found.get("", {}), "")
+    Daily tables are scanned over ``partition_keys`` only, each partition with its own result (one
+    aggregation by partition; none when the run has one partition). Other tables are scanned whole,
+    their one result under the key ``""``.
+    """
+    scans: dict[str, tuple[DataFrame, Sequence[str], str | None]] = {}
+    for table in declared:
+        if table.daily and partition_keys is not None:
+            frame = warehouse.read(table.key, partition_keys, partitions)
+            scans[table.name] = (frame, table.non_pii_string_columns, None if len(partition_keys) == 1 else table.partition_column)
+        else:
+            scans[table.name] = (delta.read(spark, str(warehouse.path(table.key))), table.non_pii_string_columns, None)
+    found = leaks.leak_counts_of(scans)
+    results: dict[str, dict[str, dg.AssetCheckResult]] = {}
+    for table in declared:
+        by_group = found.get(table.name, {})
+        if table.daily and partition_keys is not None:
+            if len(partition_keys) == 1:  # scanned without grouping: its one group is the run's partition
+                by_group = {partition_keys[0]: by_group.get("", {})}
+            results[table.name] = {key: _leak_result(table, by_group.get(key, {}), f" on {key}") for key in partition_keys}
+        else:
+            results[table.name] = {"": _leak_result(table, by_group.get("", {}), "")}
+    return results
 
 
 def _leak_result(table: Table, found: Mapping[tuple[str, str], int], where: str) -> dg.AssetCheckResult:
@@ -176,7 +191,7 @@ def _kinds(table: Table) -> list[str]:
     return [*kinds, PII_LEAK]
 
 
-EVALUATE = {MATCHES: matches_declaration, UNIQUE: key_unique, SMALL_FILES: small_files, PII_LEAK: pii_leak}
+EVALUATE = {MATCHES: matches_declaration, UNIQUE: key_unique, SMALL_FILES: small_files}  # pii_leak: pii_leaks, one query
 DESCRIBE = {
     MATCHES: "Schema, layout, properties and CHECK constraints read back from the Delta log equal the registry's declaration.",
     UNIQUE: "Each declared key ({keys}) is in the table once.",
@@ -209,16 +224,22 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
     def evaluate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> Iterator[dg.AssetCheckEvaluation]:
         spark = warehouse.spark.get_session()
         details: dict[str, delta.Detail] = {}  # once per table, for both checks that need it
-        for key in sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        selected = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+        # Every selected table's leak scan in one query (the scans are the step's largest part).
+        scanned = [lookup[key][0] for key in selected if lookup[key][1] == PII_LEAK and warehouse.exists(lookup[key][0].key)]
+        leak_results = pii_leaks(spark, warehouse, scanned, context.partition_keys if partitions is not None else None,
+                                 partitions)
+        for key in selected:
             table, kind, spec = lookup[key]
             path = str(warehouse.path(table.key))
             if not warehouse.exists(table.key):
                 result = dg.AssetCheckResult(passed=False, severity=ERROR,
                                              description=f"{table.name} has no Delta table at {path}: materialize it")
-            elif partitions is not None and kind == PII_LEAK:  # the one declared check with a result per day
-                days = context.partition_keys
-                yield from evaluations(context, spec, pii_leaks_by_partition(table, warehouse.read(table.key, days, partitions), days))
+            elif kind == PII_LEAK and partitions is not None:  # the one declared check with a result per day
+                yield from evaluations(context, spec, leak_results[table.name])
                 continue
+            elif kind == PII_LEAK:
+                result = leak_results[table.name][""]
             else:
                 if kind in (MATCHES, SMALL_FILES) and path not in details:
                     details[path] = delta.detail(spark, path)

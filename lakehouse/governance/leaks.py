@@ -13,9 +13,9 @@ Two Java regular expressions (Spark's ``RLIKE``, which finds a match anywhere in
   change feed's phones are international (``+33 6 12 34 56 78``). A masked phone keeps 4 digits,
   so it never matches.
 
-:func:`leak_counts` counts both patterns over every given column in one aggregation (one Spark
-job per table, by partition if asked); the values themselves are never collected, so no
-personal data reaches the Dagster event log.
+:func:`leak_counts` counts both patterns over every given column in one aggregation (by partition
+if asked), :func:`leak_counts_of` does so for several tables in one query; the values
+themselves are never collected, so no personal data reaches the Dagster event log.
 
 Example::
 
@@ -43,19 +43,36 @@ def leak_counts(frame: DataFrame, columns: Sequence[str], by: str | None = None)
 
     Only groups and columns with matches are listed; no columns means no Spark job and ``{}``.
     """
-    if not columns:
+    return leak_counts_of({"": (frame, columns, by)}).get("", {})
+
+
+def leak_counts_of(scans: Mapping[str, tuple[DataFrame, Sequence[str], str | None]]) -> dict[str, dict[str, Leaks]]:
+    """:func:`leak_counts` of several frames (``name: (frame, columns, by)``) in one query: ``{name: {group: leaks}}``.
+
+    Each frame's aggregation is turned into rows (name, group, pattern index, count) and the frames'
+    rows are collected together, so a check step scanning five tables pays one query's planning and
+    scheduling, not five (about 0.1-0.15 s each on small tables). Names without matches are left out.
+    """
+    names: dict[str, dict[int, tuple[str, str]]] = {}
+    parts = []
+    for scan, (frame, columns, by) in scans.items():
+        if not columns:
+            continue
+        names[scan] = dict(enumerate((c, k) for c in columns for k in PATTERNS))
+        counts = [F.count_if(F.col(column).rlike(PATTERNS[kind])).alias(f"_{i}") for i, (column, kind) in names[scan].items()]
+        aggregated = (frame.agg(*counts).withColumn("_group", F.lit("")) if by is None
+                      else frame.groupBy(F.col(by).cast("string").alias("_group")).agg(*counts))
+        matches = F.array(*[F.struct(F.lit(i).alias("i"), F.col(f"_{i}").cast("long").alias("n")) for i in names[scan]])
+        parts.append(aggregated.select(F.lit(scan).alias("_scan"), "_group", F.explode(matches).alias("_m"))
+                     .where("_m.n > 0").select("_scan", "_group", "_m.i", "_m.n"))
+    if not parts:
         return {}
-    names = {f"_{i}": (column, kind) for i, (column, kind) in enumerate((c, k) for c in columns for k in PATTERNS)}
-    counts = [F.count_if(F.col(column).rlike(PATTERNS[kind])).alias(name) for name, (column, kind) in names.items()]
-    if by is None:
-        rows = [(row, "") for row in frame.agg(*counts).collect()]
-    else:
-        rows = [(row, row["_group"]) for row in frame.groupBy(F.col(by).cast("string").alias("_group")).agg(*counts).collect()]
-    found: dict[str, Leaks] = {}
-    for row, group in rows:
-        leaks = {names[name]: int(row[name]) for name in names if row[name]}
-        if leaks:
-            found[str(group)] = leaks
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows.unionByName(part)
+    found: dict[str, dict[str, Leaks]] = {}
+    for row in rows.collect():
+        found.setdefault(row["_scan"], {}).setdefault(str(row["_group"]), {})[names[row["_scan"]][row["i"]]] = int(row["n"])
     return found
 
 

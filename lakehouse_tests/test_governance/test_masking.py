@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import types as T
 
-from lakehouse.governance.leaks import EMAIL_PATTERN, PHONE_PATTERN, leak_counts
+from lakehouse.governance.leaks import EMAIL_PATTERN, PHONE_PATTERN, leak_counts, leak_counts_of
 from lakehouse.governance.masking import mask_email, mask_phone, masked_email, masked_phone
 
 # Text Spark can hold (no lone surrogates), biased towards what the masks look at: @, digits, separators.
@@ -75,3 +75,17 @@ def test_leak_patterns_find_emails_and_phones_but_no_timestamps_ids_amounts_or_m
     frame = spark.createDataFrame([(v, i < len(found)) for i, v in enumerate(found + clean)], "v string, leak boolean")
     leaks = leak_counts(frame, ["v"], by="leak")
     assert leaks == {"true": {("v", "email"): 2, ("v", "phone"): 3}}, leaks
+
+
+def test_leak_counts_of_several_frames_in_one_query_equal_each_frame_counted_alone(spark):
+    sales = spark.createDataFrame([("2025-01-01", "a@b.example"), ("2025-01-02", "+33 6 12 34 56 78"), ("2025-01-02", "x")],
+                                  "day string, v string")
+    stores = spark.createDataFrame([("s@shop.example", "+4915112345678"), ("SALE-000000123", None)], "a string, b string")
+    clean = spark.createDataFrame([("2025-01-03T10:00:00+01:00",)], "v string")
+    scans = {"sales": (sales, ["v"], "day"), "stores": (stores, ["a", "b"], None), "clean": (clean, ["v"], None),
+             "no columns": (clean, [], None)}
+    together = leak_counts_of(scans)
+    assert together == {name: alone for name, (frame, columns, by) in scans.items()
+                        if (alone := leak_counts(frame, columns, by=by))}
+    assert together == {"sales": {"2025-01-01": {("v", "email"): 1}, "2025-01-02": {("v", "phone"): 1}},
+                        "stores": {"": {("a", "email"): 1, ("b", "phone"): 1}}}

@@ -94,3 +94,41 @@ def test_a_write_finds_its_own_commit_when_others_committed_since_the_log_was_li
         spark.range(n).write.format("delta").mode("overwrite").save(path)
     monkeypatch.setattr(delta, "latest_version", lambda *_: 1)
     assert [c.version for c in delta.commits_of(spark, path, write.token, since_version=0)] == [1]
+
+
+def test_a_local_write_reads_its_commits_from_the_log_as_describe_history_reports_them(spark, tmp_path):
+    """The commit files' reading (no Spark query) gives what DESCRIBE HISTORY gives, operation by operation."""
+    path = str(tmp_path / "t")
+    table = delta.sql_path(path)
+    with delta.tracked(spark, path, step="create") as create:
+        spark.range(6).selectExpr("id", "id % 2 AS k").write.format("delta").partitionBy("k").save(path)
+    spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    with delta.tracked(spark, path, step="changes") as changes:
+        spark.range(4, 9).selectExpr("id", "id % 2 AS k").createOrReplaceTempView("changes")
+        spark.sql(f"MERGE INTO {table} t USING changes s ON t.id = s.id WHEN MATCHED THEN DELETE "
+                  "WHEN NOT MATCHED THEN INSERT *")
+        spark.sql(f"INSERT INTO {table} VALUES (20, 0)")
+        spark.sql(f"OPTIMIZE {table}")
+    with delta.tracked(spark, path) as nothing:
+        spark.sql(f"DELETE FROM {table} WHERE id > 100")  # matches no row
+    history = {c.version: c for c in delta.history(spark, path)}
+
+    assert [c.operation for c in create.result.commits] == ["WRITE"]
+    assert [c.operation for c in changes.result.commits] == ["MERGE", "WRITE", "OPTIMIZE"]
+    for write in (create, changes):
+        commits = write.result.commits
+        assert commits == [history[c.version] for c in commits]  # metrics, parameters, user metadata, time: all equal
+        assert all(c.user_metadata["lakehouse_write"] == write.token for c in commits)
+    assert changes.result.commits[0].metrics["numTargetRowsDeleted"] == 2
+    assert changes.result.metadata()["delta_version"] == max(history)
+    assert nothing.result.commits == [c for v, c in sorted(history.items()) if c.user_metadata.get("lakehouse_write") == nothing.token]
+
+
+def test_a_write_whose_commit_file_was_cleaned_up_is_found_in_the_history(spark, tmp_path):
+    path = tmp_path / "t"
+    spark.range(3).write.format("delta").option("delta.checkpointInterval", "1").save(str(path))
+    with delta.tracked(spark, str(path)) as write:
+        spark.range(4).write.format("delta").mode("overwrite").save(str(path))
+    assert (path / "_delta_log" / f"{1:020d}.checkpoint.parquet").exists()
+    (path / "_delta_log" / f"{0:020d}.json").unlink()  # as log cleanup after a checkpoint would
+    assert delta.commits_of(spark, str(path), write.token) == write.result.commits
