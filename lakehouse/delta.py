@@ -297,12 +297,8 @@ def _local_commits(local: Path, since_version: int | None, newest: int) -> list[
     """
     log = local / "_delta_log"
     first = 0 if since_version is None else since_version + 1
-    previous = None
-    if since_version is not None:
-        try:
-            previous = (log / f"{since_version:020d}.json").stat().st_mtime_ns // 1_000_000
-        except FileNotFoundError:
-            previous = None
+    before = log / f"{first - 1:020d}.json"
+    previous = before.stat().st_mtime_ns // 1_000_000 if first > 0 and before.exists() else None
     commits = []
     for version in range(first, newest + 1):
         file = log / f"{version:020d}.json"
@@ -310,11 +306,10 @@ def _local_commits(local: Path, since_version: int | None, newest: int) -> list[
             lines, modified = file.read_text(encoding="utf-8").splitlines(), file.stat().st_mtime_ns // 1_000_000
         except FileNotFoundError:
             return None
-        infos = [action["commitInfo"] for line in lines if '"commitInfo"' in line[:16]
-                 if "commitInfo" in (action := json.loads(line))]
-        if not infos:
+        info = next((action["commitInfo"] for line in lines if '"commitInfo"' in line[:16]
+                     if "commitInfo" in (action := json.loads(line))), None)
+        if info is None:
             return None
-        info = infos[0]
         millis = info.get("inCommitTimestamp") or (modified if previous is None else max(modified, previous + 1))
         previous = int(millis)
         commits.append(Commit.from_commit_info(version, info, previous))

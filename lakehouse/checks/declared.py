@@ -225,14 +225,15 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
         spark = warehouse.spark.get_session()
         details: dict[str, delta.Detail] = {}  # once per table, for both checks that need it
         selected = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+        exists = {table.name: warehouse.exists(table.key) for table in {lookup[k][0].name: lookup[k][0] for k in selected}.values()}
         # Every selected table's leak scan in one query (the scans are the step's largest part).
-        scanned = [lookup[key][0] for key in selected if lookup[key][1] == PII_LEAK and warehouse.exists(lookup[key][0].key)]
+        scanned = [lookup[key][0] for key in selected if lookup[key][1] == PII_LEAK and exists[lookup[key][0].name]]
         leak_results = pii_leaks(spark, warehouse, scanned, context.partition_keys if partitions is not None else None,
                                  partitions)
         for key in selected:
             table, kind, spec = lookup[key]
             path = str(warehouse.path(table.key))
-            if not warehouse.exists(table.key):
+            if not exists[table.name]:
                 result = dg.AssetCheckResult(passed=False, severity=ERROR,
                                              description=f"{table.name} has no Delta table at {path}: materialize it")
             elif kind == PII_LEAK and partitions is not None:  # the one declared check with a result per day
