@@ -18,7 +18,7 @@
 
 They are evaluated by one step per run (:func:`build_table_checks`; two kinds of step, as the
 daily tables' checks are partitioned like them), which reads only table metadata except for the
-key counts and the leak scan, so they add little to a run.
+key counts and the leak scan, each one query for all of the step's tables, so they add little to a run.
 
 Example::
 
@@ -27,10 +27,12 @@ Example::
 """
 
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from lakehouse import delta
 from lakehouse.checks.partitioned import evaluations, same_for_every_partition
@@ -94,18 +96,27 @@ def matches_declaration(spark: SparkSession, table: Table, path: str, table_deta
     )
 
 
-def key_unique(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
-    keys = table.key_columns
-    duplicated = delta.read(spark, path).groupBy(*keys).count().where("count > 1")
-    sample = [r.asDict() for r in duplicated.limit(5).collect()]
-    count = duplicated.count() if sample else 0
-    return dg.AssetCheckResult(
-        passed=count == 0,
-        severity=ERROR,
-        description=(f"each {'+'.join(keys)} is in {table.name} once" if count == 0 else
-                     f"{count} {'+'.join(keys)} value(s) are in {table.name} more than once, e.g. {sample}"),
-        metadata={"duplicated_keys": count, "sample": dg.MetadataValue.json([{k: str(v) for k, v in r.items()} for r in sample])},
-    )
+def keys_unique(spark: SparkSession, declared: Mapping[str, tuple[Table, DataFrame]]) -> dict[str, dg.AssetCheckResult]:
+    """``key_unique`` of each table (``name: (table, frame)``): how many keys its frame holds more than once, in one query.
+
+    Tables with duplicated keys then get a sample of five (a second query for them only).
+    """
+    parts = [frame.groupBy(*table.key_columns).count().where("count > 1").agg(F.count(F.lit(1)).alias("n"))
+             .select(F.lit(name).alias("_table"), "n") for name, (table, frame) in declared.items()]
+    counts = {row["_table"]: int(row["n"]) for row in functools.reduce(DataFrame.unionByName, parts).collect()} if parts else {}
+    results = {}
+    for name, (table, frame) in declared.items():
+        keys, count = table.key_columns, counts[name]
+        sample = [r.asDict() for r in frame.groupBy(*keys).count().where("count > 1").limit(5).collect()] if count else []
+        results[name] = dg.AssetCheckResult(
+            passed=count == 0,
+            severity=ERROR,
+            description=(f"each {'+'.join(keys)} is in {table.name} once" if count == 0 else
+                         f"{count} {'+'.join(keys)} value(s) are in {table.name} more than once, e.g. {sample}"),
+            metadata={"duplicated_keys": count,
+                      "sample": dg.MetadataValue.json([{k: str(v) for k, v in r.items()} for r in sample])},
+        )
+    return results
 
 
 def small_files(spark: SparkSession, table: Table, path: str, table_detail: delta.Detail | None = None) -> dg.AssetCheckResult:
@@ -191,7 +202,7 @@ def _kinds(table: Table) -> list[str]:
     return [*kinds, PII_LEAK]
 
 
-EVALUATE = {MATCHES: matches_declaration, UNIQUE: key_unique, SMALL_FILES: small_files}  # pii_leak: pii_leaks, one query
+EVALUATE = {MATCHES: matches_declaration, SMALL_FILES: small_files}  # key_unique, pii_leak: one query each per step
 DESCRIBE = {
     MATCHES: "Schema, layout, properties and CHECK constraints read back from the Delta log equal the registry's declaration.",
     UNIQUE: "Each declared key ({keys}) is in the table once.",
@@ -230,6 +241,8 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
         scanned = [lookup[key][0] for key in selected if lookup[key][1] == PII_LEAK and exists[lookup[key][0].name]]
         leak_results = pii_leaks(spark, warehouse, scanned, context.partition_keys if partitions is not None else None,
                                  partitions)
+        unique_results = keys_unique(spark, {t.name: (t, delta.read(spark, str(warehouse.path(t.key)))) for t in (
+            lookup[key][0] for key in selected if lookup[key][1] == UNIQUE and exists[lookup[key][0].name])})
         for key in selected:
             table, kind, spec = lookup[key]
             path = str(warehouse.path(table.key))
@@ -241,6 +254,8 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
                 continue
             elif kind == PII_LEAK:
                 result = leak_results[table.name][""]
+            elif kind == UNIQUE:
+                result = unique_results[table.name]
             else:
                 if kind in (MATCHES, SMALL_FILES) and path not in details:
                     details[path] = delta.detail(spark, path)

@@ -10,7 +10,8 @@ and severity. A blocking check still stops downstream steps when any day fails w
 Several checks of one table can share one step (:func:`partitioned_checks`): each keeps its own
 key, description, severity and blocking flag, and the step reads the table once for all of them.
 A step costs a second or so of Dagster and Spark overhead even when its work is tiny, so a table's
-checks are one step, not one step each.
+checks are one step, not one step each; :func:`shared_step_checks` does the same for unpartitioned
+checks.
 
 Example::
 
@@ -84,6 +85,44 @@ def partitioned_checks(
 
         evaluate.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # resources by name
         # can_subset: the outputs are then optional, so the evaluations above are the checks' only results.
+        return dg.multi_asset_check(specs=list(specs.values()), name=name, can_subset=True)(evaluate)
+
+    return decorate
+
+
+def shared_step_checks(
+    name: str, checks: Sequence[Check],
+) -> Callable[[Callable[..., Mapping[str, dg.AssetCheckResult]]], dg.AssetChecksDefinition]:
+    """Unpartitioned checks sharing one step: ``fn(context, **resources) -> {check name: AssetCheckResult}``.
+
+    As :func:`partitioned_checks` without partitions: ``fn`` answers every selected check (it may
+    leave out the others) and reads its tables once for all of them. Each result is recorded
+    under its own check, with that check's blocking flag: a failed blocking check fails the step
+    after every result is recorded, which keeps the checked asset's downstream steps from running.
+
+    Example::
+
+        @shared_step_checks("dim_customer_checks", [Check("one_current_row", DIM, "...", blocking=True), ...])
+        def dim_customer_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
+            dim = warehouse.read(DIM)
+            return {"one_current_row": scd.one_current_row(dim, ["customer_id"]), ...}
+    """
+
+    def decorate(fn: Callable[..., Mapping[str, dg.AssetCheckResult]]) -> dg.AssetChecksDefinition:
+        specs = {c.name: dg.AssetCheckSpec(c.name, asset=c.asset, description=c.description, blocking=c.blocking,
+                                           additional_deps=list(c.additional_deps)) for c in checks}
+
+        @functools.wraps(fn)
+        def evaluate(context: dg.AssetCheckExecutionContext, *args, **kwargs) -> Iterator[dg.AssetCheckResult]:
+            results = fn(context, *args, **kwargs)
+            for check_name in sorted(selected_checks(context)):
+                if check_name not in results:
+                    raise dg.Failure(description=f"check step {name} gave no result for check {check_name}")
+                result = results[check_name]
+                yield dg.AssetCheckResult(asset_key=specs[check_name].asset_key, check_name=check_name, passed=result.passed,
+                                          severity=result.severity, description=result.description, metadata=result.metadata)
+
+        evaluate.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]  # resources by name
         return dg.multi_asset_check(specs=list(specs.values()), name=name, can_subset=True)(evaluate)
 
     return decorate

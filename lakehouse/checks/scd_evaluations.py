@@ -24,7 +24,7 @@ REBUILD = "Re-materialize the dimension with run config full_refresh: true; if t
 
 def _result(problems: DataFrame, what: str, *, severity=ERROR, advice: str = REBUILD, **metadata) -> dg.AssetCheckResult:
     count = problems.count()
-    sample = [r.asDict() for r in problems.limit(5).collect()]
+    sample = [r.asDict() for r in problems.limit(5).collect()] if count else []  # a second query only when there are problems
     return dg.AssetCheckResult(
         passed=count == 0,
         severity=severity,
@@ -93,9 +93,12 @@ def cdc_accounting(landed: DataFrame, landed_rejects: DataFrame, bronze: DataFra
     rows bronze may hold than the equation says.
     """
     complete = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-    keyed = landed.where(complete)
-    events_landed = landed.count() + suppressed_events
-    duplicates = keyed.count() - keyed.select(*keys).distinct().count()
+    # One pass: a distinct count of several columns skips the rows where any of them is null, as `complete` does.
+    counts = landed.agg(F.count(F.lit(1)).alias("landed"), F.count_if(F.expr(complete)).alias("keyed"),
+                        F.count_distinct(*[F.col(k) for k in keys]).alias("distinct_keyed")).first()
+    assert counts is not None  # an aggregation without grouping has one row
+    events_landed = counts["landed"] + suppressed_events
+    duplicates = counts["keyed"] - counts["distinct_keyed"]
     distinct_in_bronze = bronze.count()
     rejects_landed, rejects_in_bronze = landed_rejects.count() + suppressed_rejects, bronze_rejects.count()
     expected = events_landed - suppressed_events - duplicates
@@ -157,13 +160,17 @@ def current_rows_reconcile(dim: DataFrame, derived: DataFrame, what: str) -> dg.
     current = dim.where("is_current")
     expected = current.groupBy("city").agg(F.count(F.lit(1)).alias("current_customers"))
     found = derived.groupBy(F.col("city").alias("_city")).agg(F.count(F.lit(1)).alias("rows"))
-    differing = (
+    by_city = (
         expected.join(found, F.col("city").eqNullSafe(F.col("_city")), "full")
         .select(F.coalesce("city", "_city").alias("city"), *[F.coalesce(c, F.lit(0)).alias(c) for c in ("current_customers", "rows")])
-        .where("current_customers != rows")
     )
-    totals = {"current_customers": current.count(), "rows": derived.count()}
-    cities = [r.asDict() for r in differing.limit(5).collect()]
+    # One query: the totals are the sums over the cities (NULL is a city of its own); differing cities are kept, at most 5.
+    differing = F.when(F.col("current_customers") != F.col("rows"), F.struct("city", "current_customers", "rows"))
+    summary = by_city.agg(F.sum("current_customers").alias("current_customers"), F.sum("rows").alias("rows"),
+                          F.slice(F.collect_list(differing), 1, 5).alias("differing")).first()
+    assert summary is not None  # an aggregation without grouping has one row
+    totals = {"current_customers": summary["current_customers"] or 0, "rows": summary["rows"] or 0}
+    cities = [r.asDict() for r in summary["differing"]]
     passed = not cities and totals["current_customers"] == totals["rows"]
     return dg.AssetCheckResult(
         passed=passed,

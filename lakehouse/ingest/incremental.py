@@ -191,10 +191,11 @@ def _counts_by_file(**frames: DataFrame) -> dict[str, dict[str, int]]:
     """``{local path: {"lines": n, "records": n, "rejects": n, "new_rows": n, "suppressed_records": n, ...}}``."""
     names = {"lines": "lines", "records": "records", "rejects": "rejects", "new": "new_rows",
              "suppressed_records": "suppressed_records", "suppressed_rejects": "suppressed_rejects"}
+    # One query for all the frames: each tagged with its name, grouped by name and file.
+    tagged = [frame.select(F.lit(name).alias("_frame"), "_source_file") for name, frame in frames.items()]
     counts: dict[str, dict[str, int]] = {}
-    for name, frame in frames.items():
-        for row in frame.groupBy("_source_file").count().collect():
-            counts.setdefault(_local_path(row["_source_file"]), {})[names[name]] = row["count"]
+    for row in reduce(DataFrame.unionByName, tagged).groupBy("_frame", "_source_file").count().collect():
+        counts.setdefault(_local_path(row["_source_file"]), {})[names[row["_frame"]]] = row["count"]
     return counts
 
 

@@ -7,8 +7,10 @@ import dagster as dg
 import pytest
 from pyspark.sql import types as T
 
+from lakehouse import tables
 from lakehouse.assets.bronze import SALES_SCHEMA
 from lakehouse.checks import evaluations as ev
+from lakehouse.checks.declared import keys_unique
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 REQUIRED = ("sale_id", "customer_id", "product_id", "store_id", "quantity", "amount", "sale_ts")
@@ -48,6 +50,18 @@ def test_duplicate_keys(spark):
     assert ev.duplicate_keys(spark.createDataFrame([("a",), ("b",)], "k string"), ["k"]).passed
     failed = ev.duplicate_keys(spark.createDataFrame([("a",), ("a",), ("b",)], "k string"), ["k"])
     assert not failed.passed and failed.severity == ERROR and failed.metadata["duplicated_keys"].value == 1
+
+
+def test_declared_keys_of_several_tables_are_counted_together_each_with_its_own_result(spark):
+    cdc = spark.createDataFrame([(1, 10), (1, 11), (1, 11), (2, 10), (2, 10), (3, None), (3, None)], "customer_id long, seq long")
+    stores = spark.createDataFrame([(1,), (2,)], "store_id long")
+    results = keys_unique(spark, {"cdc": (tables.BRONZE_CUSTOMERS_CDC, cdc), "stores": (tables.SILVER_STORES, stores)})
+    assert results["stores"].passed and results["stores"].metadata["duplicated_keys"].value == 0
+    failed = results["cdc"]  # (1, 11), (2, 10) and (3, NULL) are each there twice
+    assert not failed.passed and failed.severity == ERROR and failed.metadata["duplicated_keys"].value == 3
+    sample = failed.metadata["sample"].value
+    assert isinstance(sample, list) and len(sample) == 3 and "customer_id+seq" in (failed.description or "")
+    assert keys_unique(spark, {}) == {}
 
 
 def test_duplicate_keys_by_day_fails_only_the_day_with_a_copy(spark):

@@ -70,11 +70,15 @@ def test_current_rows_follow_events(spark):
 
 
 def test_cdc_accounting(spark):
-    landed = spark.createDataFrame([(1, 10), (1, 10), (2, 11), (None, 12)], "customer_id BIGINT, seq BIGINT")
+    schema = "customer_id BIGINT, seq BIGINT"
+    landed = spark.createDataFrame([(1, 10), (1, 10), (2, 11), (None, 12), (3, None), (3, None)], schema)
+    # Bronze stores a keyed event once; a record with part of its key missing is no one's duplicate.
+    bronze = spark.createDataFrame([(1, 10), (2, 11), (None, 12), (3, None), (3, None)], schema)
     rejects = spark.createDataFrame([("{bad",)], "_raw_line STRING")
-    ok = scd.cdc_accounting(landed, rejects, landed.dropDuplicates(), rejects, ["customer_id", "seq"], files_pending=2)
+    ok = scd.cdc_accounting(landed, rejects, bronze, rejects, ["customer_id", "seq"], files_pending=2)
     assert ok.passed and ok.metadata["duplicate_events"].value == 1 and "2 landed file(s) not ingested" in (ok.description or "")
-    lost = scd.cdc_accounting(landed, rejects, landed.dropDuplicates().limit(2), rejects, ["customer_id", "seq"], 0)
+    assert ok.metadata["events_landed"].value == 6 and ok.metadata["distinct_events_in_bronze"].value == 5
+    lost = scd.cdc_accounting(landed, rejects, bronze.limit(4), rejects, ["customer_id", "seq"], 0)
     assert not lost.passed and "broken" in (lost.description or "")
     twice = scd.cdc_accounting(landed, rejects, landed, rejects, ["customer_id", "seq"], 0)
     assert not twice.passed
@@ -90,3 +94,19 @@ def test_applicable_share(spark):
     assert not result.passed and result.metadata["events_not_applicable"].value == 3
     good = bronze.where("seq = 1")
     assert scd.applicable_share(good, applicable_events(good)).passed
+
+
+def test_current_rows_reconcile_in_total_and_per_city(spark, good_dim):
+    dim = good_dim.unionByName(spark.createDataFrame([(4, None, _t(1), None, True)], DIM_SCHEMA))  # current: Lyon, NULL
+    ok = scd.current_rows_reconcile(dim, spark.createDataFrame([("Lyon",), (None,)], "city STRING"), "gold/x")
+    assert ok.passed and ok.metadata["current_customers"].value == ok.metadata["rows"].value == 2
+    # Same total, wrong cities: NULL is a city of its own.
+    moved = scd.current_rows_reconcile(dim, spark.createDataFrame([("Lyon",), ("Paris",)], "city STRING"), "gold/x")
+    assert not moved.passed and moved.metadata["rows"].value == 2
+    differing = moved.metadata["differing_cities"].value
+    assert isinstance(differing, list) and sorted(differing, key=str) == sorted(
+        [{"city": None, "current_customers": 1, "rows": 0}, {"city": "Paris", "current_customers": 0, "rows": 1}], key=str)
+    short = scd.current_rows_reconcile(dim, spark.createDataFrame([("Lyon",)], "city STRING"), "gold/x")
+    assert not short.passed and "1 rows for 2 current customers" in (short.description or "")
+    empty = scd.current_rows_reconcile(dim.limit(0), spark.createDataFrame([], "city STRING"), "gold/x")
+    assert empty.passed and empty.metadata["rows"].value == 0
