@@ -154,12 +154,15 @@ def ingest_new_files(
         lines=batch.records.unionByName(batch.rejects, allowMissingColumns=True),
         records=batch.records, rejects=batch.rejects, new=new.unionByName(stored_by_it), **dropped,
     )
-    if pending:
-        delta.insert_new(spark, table, new, on=_same_event(keys))
-        delta.insert_new(spark, rejects, reject_lines, on=SAME_LINE)
-        _log_files(spark, log, pending, per_file, run_id)
     names = ("lines", "records", "rejects", "new_rows", "suppressed_records", "suppressed_rejects")
     totals = {name: sum(counts.get(name, 0) for counts in per_file.values()) for name in names}
+    if pending:
+        # A MERGE of nothing costs a query and an empty commit: skipped when the counts above say there is nothing.
+        if totals["new_rows"]:
+            delta.insert_new(spark, table, new, on=_same_event(keys))
+        if totals["rejects"] - totals["suppressed_rejects"]:
+            delta.insert_new(spark, rejects, reject_lines, on=SAME_LINE)
+        _log_files(spark, log, pending, per_file, run_id)
     return IngestReport(
         files_landed=len(landed),
         files_read=len(pending),
