@@ -183,6 +183,25 @@ def test_late_event_is_placed_into_history_not_appended(lakehouse, small_feed):
         assert all(_checks(result).values()), _checks(result)
 
 
+def test_a_dimension_broken_behind_the_pipeline_fails_its_checks_and_stops_the_masked_table(lakehouse, small_feed):
+    """The dimension's checks share a step: every result is recorded, and a failed blocking one stops downstream gold."""
+    small_feed("a.json", _event(1, "INSERT", 10, "01:00", "Paris"), _event(2, "INSERT", 11, "01:00", "Nice"))
+    assert lakehouse.run("customer_dimension").success
+    # Written around the pipeline: a second current version of customer 1.
+    copy = lakehouse.table(DIM).where("customer_id = 1").withColumn("_valid_from_seq", F.col("_valid_from_seq") + 1000)
+    copy.write.format("delta").mode("append").save(str(lakehouse.path(DIM)))
+
+    result = lakehouse.run("customer_dimension", raise_on_error=False)
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["dim_customer_one_current_row"].passed and not checks["dim_customer_valid_intervals"].passed
+    assert checks["dim_customer_follows_events"].passed  # both current rows hold the latest event's values
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "dim_customer_checks" and "dim_customer_one_current_row" in str(failure.event_specific_data.error)
+    assert not result.asset_materializations_for_node("gold__customers_masked")
+    assert "gold_customers_masked_reconciles" not in checks
+
+
 def test_revenue_by_city_uses_the_version_valid_at_each_sale(lakehouse, small_feed, write_sales_day):
     small_feed("a.json", _event(1, "INSERT", 10, "01:00", "Paris"), _event(1, "UPDATE", 20, "12:00", "Lyon"),
                _event(2, "INSERT", 11, "01:00", "Nice"), _event(2, "DELETE", 21, "13:00"))
