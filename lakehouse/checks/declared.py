@@ -101,13 +101,13 @@ def keys_unique(spark: SparkSession, declared: Mapping[str, tuple[Table, DataFra
 
     Tables with duplicated keys then get a sample of five (a second query for them only).
     """
-    parts = [frame.groupBy(*table.key_columns).count().where("count > 1").agg(F.count(F.lit(1)).alias("n"))
-             .select(F.lit(name).alias("_table"), "n") for name, (table, frame) in declared.items()]
+    duplicated = {name: frame.groupBy(*table.key_columns).count().where("count > 1") for name, (table, frame) in declared.items()}
+    parts = [keys.agg(F.count(F.lit(1)).alias("n")).select(F.lit(name).alias("_table"), "n") for name, keys in duplicated.items()]
     counts = {row["_table"]: int(row["n"]) for row in functools.reduce(DataFrame.unionByName, parts).collect()} if parts else {}
     results = {}
-    for name, (table, frame) in declared.items():
+    for name, (table, _) in declared.items():
         keys, count = table.key_columns, counts[name]
-        sample = [r.asDict() for r in frame.groupBy(*keys).count().where("count > 1").limit(5).collect()] if count else []
+        sample = [r.asDict() for r in duplicated[name].limit(5).collect()] if count else []
         results[name] = dg.AssetCheckResult(
             passed=count == 0,
             severity=ERROR,
@@ -237,12 +237,15 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
         details: dict[str, delta.Detail] = {}  # once per table, for both checks that need it
         selected = sorted(context.selected_asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
         exists = {table.name: warehouse.exists(table.key) for table in {lookup[k][0].name: lookup[k][0] for k in selected}.values()}
-        # Every selected table's leak scan in one query (the scans are the step's largest part).
-        scanned = [lookup[key][0] for key in selected if lookup[key][1] == PII_LEAK and exists[lookup[key][0].name]]
-        leak_results = pii_leaks(spark, warehouse, scanned, context.partition_keys if partitions is not None else None,
-                                 partitions)
-        unique_results = keys_unique(spark, {t.name: (t, delta.read(spark, str(warehouse.path(t.key)))) for t in (
-            lookup[key][0] for key in selected if lookup[key][1] == UNIQUE and exists[lookup[key][0].name])})
+
+        def existing(kind: str) -> list[Table]:
+            """The selected tables that exist and have a check of ``kind`` selected."""
+            return [lookup[key][0] for key in selected if lookup[key][1] == kind and exists[lookup[key][0].name]]
+
+        # Every selected table's leak scan in one query, and key counts in another (the scans are the step's largest part).
+        leak_results = pii_leaks(spark, warehouse, existing(PII_LEAK),
+                                 context.partition_keys if partitions is not None else None, partitions)
+        unique_results = keys_unique(spark, {t.name: (t, delta.read(spark, str(warehouse.path(t.key)))) for t in existing(UNIQUE)})
         for key in selected:
             table, kind, spec = lookup[key]
             path = str(warehouse.path(table.key))

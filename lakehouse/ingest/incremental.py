@@ -150,10 +150,7 @@ def ingest_new_files(
     stored_by_it = first_copies.alias("s").join(existing.alias("t"), F.expr(f"{_same_event(keys)} AND {SAME_LINE}"),
                                                 "left_semi")
 
-    per_file = _counts_by_file(
-        lines=batch.records.unionByName(batch.rejects, allowMissingColumns=True),
-        records=batch.records, rejects=batch.rejects, new=new.unionByName(stored_by_it), **dropped,
-    )
+    per_file = _counts_by_file(records=batch.records, rejects=batch.rejects, new=new.unionByName(stored_by_it), **dropped)
     names = ("lines", "records", "rejects", "new_rows", "suppressed_records", "suppressed_rejects")
     totals = {name: sum(counts.get(name, 0) for counts in per_file.values()) for name in names}
     if pending:
@@ -191,14 +188,19 @@ def _same_event(keys: Sequence[str]) -> str:
 
 
 def _counts_by_file(**frames: DataFrame) -> dict[str, dict[str, int]]:
-    """``{local path: {"lines": n, "records": n, "rejects": n, "new_rows": n, "suppressed_records": n, ...}}``."""
-    names = {"lines": "lines", "records": "records", "rejects": "rejects", "new": "new_rows",
+    """``{local path: {"lines": n, "records": n, "rejects": n, "new_rows": n, "suppressed_records": n, ...}}``.
+
+    A file's lines are its records and rejects (every line is one or the other): added up, not counted again.
+    """
+    names = {"records": "records", "rejects": "rejects", "new": "new_rows",
              "suppressed_records": "suppressed_records", "suppressed_rejects": "suppressed_rejects"}
     # One query for all the frames: each tagged with its name, grouped by name and file.
     tagged = [frame.select(F.lit(name).alias("_frame"), "_source_file") for name, frame in frames.items()]
     counts: dict[str, dict[str, int]] = {}
     for row in reduce(DataFrame.unionByName, tagged).groupBy("_frame", "_source_file").count().collect():
         counts.setdefault(_local_path(row["_source_file"]), {})[names[row["_frame"]]] = row["count"]
+    for file in counts.values():
+        file["lines"] = file.get("records", 0) + file.get("rejects", 0)
     return counts
 
 
