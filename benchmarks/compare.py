@@ -22,7 +22,7 @@ Columns (each writes its own warehouses under ``data/bench/compare/<column>/``):
 * **plain Spark warm**: the same script doing the work three times in one JVM; the third pass;
 * **Polars + delta-rs**: ``python benchmarks/plain_polars.py`` in a fresh process, end to end.
 
-Then: the per-step profile of the lakehouse's one-day runs (from the run's event log), and a check
+Then: the per-step profile of each lakehouse run (from the run's event log), and a check
 that every column's gold/daily_sales has the same totals per day (exit 1 if not).
 
 Usage::
@@ -246,7 +246,7 @@ def _print_table(args, results: dict[str, dict[str, Cell]], loads: list[str]) ->
         print(f"| {labels[work]} | " + " | ".join(results[c][work].text() for c in results) + " |")
     _print_ratios(results)
     for column in ("lakehouse_cold", "lakehouse_warm"):
-        for work in ("day_on_full", "day_on_empty"):
+        for work in WORK:
             profile = results.get(column, {}).get(work, Cell()).profile
             if profile:
                 print("\n" + profile.render(f"{COLUMNS[column]}, {labels[work]}"))

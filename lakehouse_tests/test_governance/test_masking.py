@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import types as T
 
-from lakehouse.governance.leaks import EMAIL_PATTERN, PHONE_PATTERN, leak_counts, leak_counts_of
+from lakehouse.governance.leaks import EMAIL_PATTERN, PATTERNS, PHONE_PATTERN, REQUIRED, leak_counts, leak_counts_of
 from lakehouse.governance.masking import mask_email, mask_phone, masked_email, masked_phone
 
 # Text Spark can hold (no lone surrogates), biased towards what the masks look at: @, digits, separators.
@@ -64,6 +64,14 @@ def test_the_phone_mask_keeps_every_other_character_and_at_most_four_digits(phon
     assert len(masked) == len(phone)
     assert all(m == p or (m == "*" and p in "0123456789") for m, p in zip(masked, phone, strict=True))
     assert sum(ch in "0123456789" for ch in masked) == min(4, sum(ch in "0123456789" for ch in phone))
+
+
+@given(value=st.one_of(TEXT, EMAILS, PHONES, st.builds("".join, st.lists(st.one_of(TEXT, EMAILS, PHONES), max_size=4))))
+def test_every_match_of_a_leak_pattern_holds_the_character_the_scan_tests_first(value):
+    # leaks.matches runs a pattern only on values holding REQUIRED[kind]: it may skip no value the pattern matches.
+    for kind, pattern in PATTERNS.items():
+        for match in re.finditer(pattern, value):
+            assert REQUIRED[kind] in match.group(), (kind, value)
 
 
 def test_leak_patterns_find_emails_and_phones_but_no_timestamps_ids_amounts_or_masks(spark):
