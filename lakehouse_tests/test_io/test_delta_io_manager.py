@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import delta as delta_module
 from lakehouse import tables
+from lakehouse.catalog import delta_log
 from lakehouse.io import DeltaIOManager
 from lakehouse.partitions import daily_partitions
 from lakehouse.resources import SparkResource, Warehouse
@@ -153,6 +154,31 @@ def test_materializations_carry_the_metadata_the_ui_renders(tmp_path, instance):
     assert isinstance(files_written, int) and files_written >= 1 and isinstance(bytes_written, int) and bytes_written > 0
     assert metadata["rows_per_partition"].value == {"2025-01-01": 3, "2025-01-02": 3}
 
+
+
+def test_a_ranges_rows_per_partition_are_its_commits_files_and_counted_when_they_have_no_statistics(spark, tmp_path, instance):
+    path = tmp_path / "test" / "events"
+
+    def rows_per_partition(**asset_args) -> dict:
+        result = _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-02", **asset_args)
+        assert result.success
+        value = result.asset_materializations_for_node("test__events")[0].metadata["rows_per_partition"].value
+        assert isinstance(value, dict)
+        return value
+
+    assert _run(tmp_path, instance, ["test/events"], "2025-01-01", "2025-01-03").success
+    # Only the files the overwrite added count: not the replaced ones, nor the third day's.
+    assert rows_per_partition(rows_per_day=4) == {"2025-01-01": 4, "2025-01-02": 4}
+    added = delta_log.added_files(path, delta_module.latest_version(spark, path) or 0)
+    assert added and all(f.rows is not None for f in added)
+
+    spark.conf.set("spark.databricks.delta.stats.collect", "false")
+    try:
+        assert rows_per_partition(rows_per_day=2) == {"2025-01-01": 2, "2025-01-02": 2}
+    finally:
+        spark.conf.unset("spark.databricks.delta.stats.collect")
+    added = delta_log.added_files(path, delta_module.latest_version(spark, path) or 0)
+    assert added and all(f.rows is None for f in added), "the write had statistics: the count was not exercised"
 
 
 @pytest.mark.parametrize(("exception", "conflict"), [
