@@ -83,16 +83,16 @@ def build() -> list[dg.AssetsDefinition]:
         now = datetime.now(UTC)
         requests, rejected = read_request_files(config.files)
         if config.customer_ids:
-            requests += manual_requests(config.customer_ids, config.request_id.strip() or f"manual-{context.run_id}", now)
+            requests += manual_requests(config.customer_ids, config.request_id.strip() or f"manual-{context.run.run_id}", now)
         if config.reason.strip():
             context.log.info(f"Reason given for this erasure: {config.reason.strip()}")
-            context.instance.add_run_tags(context.run_id, {REASON_TAG: config.reason.strip()})
+            context.instance.add_run_tags(context.run.run_id, {REASON_TAG: config.reason.strip()})
         tokenize = _tokenizer(pii_key, requests, rejected)
         valid, refused = _triage(session, warehouse, requests, tokenize)
         rejected += refused
         context.log.info(f"{len(valid)} request(s) to carry out, {len(rejected)} rejected")
         with warehouse.tracked(ERASURE_LOG.key, REJECTS.key, lakehouse_operation="gdpr_erasure") as write:
-            _write_rejects(session, warehouse, rejected, tokenize, context.run_id, now)
+            _write_rejects(session, warehouse, rejected, tokenize, context.run.run_id, now)
             outcome = _erase(context, session, warehouse, landing, valid, tokenize) if valid else None
         summary = outcome.summary() if outcome else {"rows_removed": {}, "files_purged": {}, "log_files_removed": {}}
         extra = {"requests_processed": len(valid), "requests_rejected": len(rejected),
@@ -218,7 +218,7 @@ def _erase(context: dg.AssetExecutionContext, spark: SparkSession, warehouse: Wa
     sources = [warehouse.path(t.key) for t in IDENTIFIED_BY]
     customers = traces(spark, sources, [Customer(r.request_id, r.customer_id, tokenize(r.customer_id)) for r in requests])
     log_path = warehouse.path(ERASURE_LOG.key)
-    _log_rows(spark, log_path, requests, customers, tokenize, run_id=context.run_id)  # under way: suppressed from now on
+    _log_rows(spark, log_path, requests, customers, tokenize, run_id=context.run.run_id)  # under way: suppressed from now on
     present = [t for t in pii_tables() if warehouse.exists(t.key)]
     before = {t.name: TableState.of(spark, warehouse.path(t.key)) for t in present}
     removed = {t.name: erase_rows(spark, t, warehouse.path(t.key), customers) for t in present}
@@ -233,14 +233,14 @@ def _erase(context: dg.AssetExecutionContext, spark: SparkSession, warehouse: Wa
     landing_report = {r: {**{f"customers_cdc/{k}": v for k, v in cdc.get(r, {}).items()},
                           **{f"{FOLDER}/{k}": v for k, v in asked.get(r, {}).items()}} for r in {*cdc, *asked}}
     outcome = Outcome(requests, removed, purged, findings, landing_report)
-    _log_rows(spark, log_path, requests, customers, tokenize, run_id=context.run_id, outcome=outcome)
+    _log_rows(spark, log_path, requests, customers, tokenize, run_id=context.run.run_id, outcome=outcome)
     for table in present:
         observe(context.op_execution_context, table, "erasure", before[table.name],
                 TableState.of(spark, warehouse.path(table.key)),
                 description=f"gdpr_erasure removed {removed[table.name].total} row(s) of {len(requests)} customer(s) "
                             f"from {table.name} and purged its history",
                 rows_removed=removed[table.name].total, **purged[table.name].metadata(),
-                vacuum_retention_hours=0, dagster_run_id=context.run_id)
+                vacuum_retention_hours=0, dagster_run_id=context.run.run_id)
     for finding in findings:
         context.log.error(f"erasure_complete: {finding.describe()}")
     return outcome

@@ -35,7 +35,7 @@ Example::
     report = ingest_new_files(
         spark, list_landed(Path("data/landing/customers_cdc")), schema, keys=["customer_id", "seq"],
         table="wh/bronze/customers_cdc", rejects="wh/bronze/customers_cdc_rejects", log="wh/bronze/customers_cdc_files",
-        run_id=context.run_id,
+        run_id=context.run.run_id,
     )
     report.new_rows, report.duplicate_rows
 """

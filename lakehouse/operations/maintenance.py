@@ -110,7 +110,7 @@ def maintain_tables(context: dg.OpExecutionContext, config: MaintenanceConfig, w
 
 def _maintain(context: dg.OpExecutionContext, config: MaintenanceConfig, warehouse: Warehouse, table: Table) -> None:
     spark, path = warehouse.spark.get_session(), str(warehouse.path(table.key))
-    stamp = {"lakehouse_operation": "table_maintenance", "dagster_run_id": context.run_id}
+    stamp = {"lakehouse_operation": "table_maintenance", "dagster_run_id": context.run.run_id}
     if config.reason.strip():
         stamp["reason"] = config.reason.strip()
     before = TableState.of(spark, path)
@@ -122,7 +122,7 @@ def _maintain(context: dg.OpExecutionContext, config: MaintenanceConfig, warehou
             strategy=strategy(table), partitions_touched=int(metrics.get("partitionsOptimized") or 0),
             files_removed=int(metrics.get("numFilesRemoved") or 0), files_added=int(metrics.get("numFilesAdded") or 0),
             zorder_by=list(table.zorder), cluster_by=list(table.cluster_by),
-            max_file_bytes=table.optimize_max_file_bytes or 0, dagster_run_id=context.run_id,
+            max_file_bytes=table.optimize_max_file_bytes or 0, dagster_run_id=context.run.run_id,
         )
         vacuumed = delta.vacuum(spark, path, retention_hours=config.retention_hours,
                                 allow_short_retention=config.force_retention)
@@ -135,7 +135,7 @@ def _maintain(context: dg.OpExecutionContext, config: MaintenanceConfig, warehou
         empty_directories_deleted=len(vacuumed.directories),
         partitions_touched=len({delta.partition_of(f) for f in vacuumed.files}),
         retention_hours=config.retention_hours, force_retention=config.force_retention,
-        reason=config.reason.strip(), dagster_run_id=context.run_id,
+        reason=config.reason.strip(), dagster_run_id=context.run.run_id,
     )
 
 
@@ -165,7 +165,7 @@ def _dry_run(context: dg.OpExecutionContext, config: MaintenanceConfig, warehous
         **plan.metadata(), vacuum_files=len(listed.files), vacuum_bytes=listed.bytes,
         vacuum_empty_directories=len(listed.directories),
         vacuum_file_list=listed.files[:FILES_IN_METADATA],
-        retention_hours=config.retention_hours, reason=config.reason.strip(), dagster_run_id=context.run_id,
+        retention_hours=config.retention_hours, reason=config.reason.strip(), dagster_run_id=context.run.run_id,
     )
 
 
