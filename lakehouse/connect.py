@@ -49,7 +49,7 @@ from lakehouse import jvm
 from lakehouse.jars import delta_jars
 from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
 from lakehouse.servers import ServerProcess, interrupt_on_signals
-from lakehouse.settings import PROJECT_ROOT
+from lakehouse.settings import PROJECT_ROOT, spark_conf_from
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 15002
@@ -228,11 +228,20 @@ class ConnectServer(ServerProcess):
         wait_until_ready(self.url, timeout, alive)
 
 
+def server_from(args: argparse.Namespace, env: Mapping[str, str]) -> ConnectServer:
+    """The server ``python -m lakehouse.connect`` (and so ``make dev``) starts for its arguments and environment.
+
+    ``LAKEHOUSE_SPARK_CONF`` starts it with the Spark settings runs would set: over Connect the static
+    ones (driver memory, JVM options) are the server's alone, which a run cannot set per session.
+    A token in the environment makes it refuse clients without it (see :attr:`ConnectServer.url`).
+    """
+    return ConnectServer(port=args.port, jars_dir=args.jars_dir, log_file=args.log_file, host=args.host,
+                         conf=spark_conf_from(env), token=env.get(TOKEN_VARIABLE) or None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    # A token in the environment makes the server refuse clients without it (see ConnectServer.url).
-    server = ConnectServer(port=args.port, jars_dir=args.jars_dir, log_file=args.log_file, host=args.host,
-                           token=os.environ.get(TOKEN_VARIABLE) or None)
+    args = parser().parse_args(argv)
+    server = server_from(args, os.environ)
     interrupt_on_signals()
     say = (lambda _message: None) if args.quiet else (lambda message: print(message, flush=True))
     say(f"Spark Connect server starting on {redact(server.url)} (log: {server.log_file})")
@@ -253,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lakehouse.connect",
         description="Run a local Delta-enabled Spark Connect server in the foreground until Ctrl-C.")

@@ -67,7 +67,7 @@ class LakehouseSettings:
             spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
             spark_remote=env.get(REMOTE_VARIABLE, "").strip(),
             jars_dir=_path(env.get("LAKEHOUSE_JARS_DIR"), PROJECT_ROOT / ".cache" / "jars"),
-            spark_conf=_spark_conf(env.get("LAKEHOUSE_SPARK_CONF", "")),
+            spark_conf=spark_conf_from(env),
             alert_webhook_url=env.get(WEBHOOK_VARIABLE, ""),
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
             clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
@@ -138,8 +138,9 @@ def first_landed_day(landing: Path, today: date | None = None) -> str:
     return min([d for d in days if d <= yesterday], default=yesterday).isoformat()
 
 
-def _spark_conf(value: str) -> dict[str, str]:
-    """``LAKEHOUSE_SPARK_CONF`` is a JSON object, e.g. ``{"spark.driver.memory": "8g"}``."""
+def spark_conf_from(env: Mapping[str, str]) -> dict[str, str]:
+    """``LAKEHOUSE_SPARK_CONF`` of ``env``, a JSON object such as ``{"spark.driver.memory": "8g"}``; ``{}`` when unset."""
+    value = env.get("LAKEHOUSE_SPARK_CONF", "")
     if not value.strip():
         return {}
     try:

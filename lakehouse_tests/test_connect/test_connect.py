@@ -18,9 +18,10 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse.connect import probe, redact, server_command
+from lakehouse.connect import TOKEN_VARIABLE, parser, probe, redact, server_command, server_from
 from lakehouse.definitions import build_definitions
 from lakehouse.generator.cli import main as generate
+from lakehouse.resources.spark import SMALL_MACHINE_CONF
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 from lakehouse_tests.conftest import CONNECT_TOKEN as TOKEN  # the suite's endpoint's pre-shared token
 from lakehouse_tests.conftest import free_port
@@ -106,6 +107,17 @@ def test_server_command_runs_connect_with_the_delta_jars_and_the_lakehouse_setti
     assert settings["spark.connect.grpc.binding.port"] == "15002"
     assert settings["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert settings["spark.sql.session.timeZone"] == "UTC"
+
+
+def test_the_server_of_the_command_line_takes_lakehouse_spark_conf_and_the_token_from_the_environment():
+    env = {"LAKEHOUSE_SPARK_CONF": '{"spark.driver.memory": "3g", "spark.sql.shuffle.partitions": "7"}',
+           TOKEN_VARIABLE: "secret"}
+    server = server_from(parser().parse_args(["--port", "15009"]), env)
+    settings = dict(arg.split("=", 1) for arg in server.command[server.command.index("--jars") + 2:] if arg != "--conf")
+    assert settings["spark.driver.memory"] == "3g" and settings["spark.sql.shuffle.partitions"] == "7"
+    assert server.url == "sc://localhost:15009/;token=secret"
+    default = server_from(parser().parse_args([]), {})
+    assert f"spark.driver.memory={SMALL_MACHINE_CONF['spark.driver.memory']}" in default.command and default.token is None
 
 
 def test_redact_hides_the_token_only():
