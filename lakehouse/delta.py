@@ -41,6 +41,7 @@ from urllib.parse import urlparse
 from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from lakehouse.tables.registry import Table
 
@@ -363,6 +364,7 @@ class Detail:
     partition_columns: tuple[str, ...]
     clustering_columns: tuple[str, ...]
     properties: Mapping[str, str]
+    schema: StructType | None = field(default=None, compare=False)  # the checksum's; DESCRIBE DETAIL has none
 
     @property
     def average_file_bytes(self) -> int:
@@ -419,7 +421,7 @@ def checksum_detail(local: Path) -> Detail | None:
                 clustering = tuple(".".join(c) for c in json.loads(domain["configuration"])["clusteringColumns"])
         return Detail(version=version, num_files=int(checksum["numFiles"]), size_bytes=int(checksum["tableSizeBytes"]),
                       partition_columns=tuple(metadata.get("partitionColumns") or ()), clustering_columns=clustering,
-                      properties=properties)
+                      properties=properties, schema=StructType.fromJson(json.loads(metadata["schemaString"])))
     except (OSError, ValueError, KeyError, TypeError):  # no checksum (yet), or not one this reader knows
         return None
 
@@ -477,9 +479,18 @@ def _created_meanwhile(spark: SparkSession, path: str | Path, seconds: float = 3
 
 
 def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str]:
-    """Bring an existing table's columns, properties, constraints and clustering to the declaration; list what changed."""
+    """Bring an existing table's columns, properties, constraints and clustering to the declaration; list what changed.
+
+    Every write calls this through ``Warehouse.ensure``. For a local table the schema, properties and clustering
+    come from the newest version's checksum (:func:`checksum_detail`), so a table that matches its declaration
+    costs no Spark query (a schema analysis and ``SHOW TBLPROPERTIES`` before: about 0.3 s per write on a warm
+    JVM); without a usable checksum, from Spark as before.
+    """
     target = sql_path(path)
-    current = spark.read.format("delta").load(str(path)).schema
+    local = local_path(path)
+    found = checksum_detail(local) if local is not None else None
+    current = found.schema if found is not None and found.schema is not None else \
+        spark.read.format("delta").load(str(path)).schema
     present = {f.name: f for f in current.fields}
     changes: list[str] = []
     retyped = [c.name for c in table.columns if c.name in present and present[c.name].dataType != c.data_type]
@@ -493,7 +504,7 @@ def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str
         added = ", ".join(f"`{c.name}` {c.type.upper()} COMMENT '{_sql_string(c.description)}'" for c in missing)
         spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({added})")
         changes.append(f"added columns {[c.name for c in missing]}")
-    present_properties = properties(spark, path)
+    present_properties = dict(found.properties) if found is not None else properties(spark, path)
     properties_to_set = {k: v for k, v in table.properties.items() if present_properties.get(k) != v}
     if properties_to_set:
         spark.sql(f"ALTER TABLE {target} SET TBLPROPERTIES ({_properties_sql(properties_to_set)})")
@@ -508,7 +519,7 @@ def align_table(spark: SparkSession, table: Table, path: str | Path) -> list[str
                 f"{table.name}: constraint {name} is ({existing[name]}) in the table but ({expression}) in "
                 f"lakehouse/tables; drop it (ALTER TABLE {target} DROP CONSTRAINT `{name}`) and run again."
             )
-    if table.cluster_by and tuple(detail(spark, path).clustering_columns) != table.cluster_by:
+    if table.cluster_by and tuple((found or detail(spark, path)).clustering_columns) != table.cluster_by:
         spark.sql(f"ALTER TABLE {target} CLUSTER BY ({', '.join(f'`{c}`' for c in table.cluster_by)})")
         changes.append(f"clustered by {list(table.cluster_by)}")
     return changes

@@ -1,5 +1,6 @@
 """The Delta IO manager on its own, with small assets, real Delta tables and a real instance."""
 
+from dataclasses import replace
 from datetime import date
 
 import dagster as dg
@@ -199,3 +200,41 @@ def test_delta_conflicts_thrown_by_the_jvm_are_told_apart_from_other_errors(spar
     unconverted = Py4JJavaError("An error occurred while calling o42.save.\n", thrown)
     assert delta_module.is_conflict(raised.value) is conflict
     assert delta_module.is_conflict(unconverted) is conflict
+
+
+@pytest.mark.parametrize("checksum", [True, False], ids=["from the checksum", "from Spark"])
+def test_an_existing_table_is_brought_to_its_declaration_and_left_alone_once_it_matches(spark, tmp_path, checksum):
+    """What every write's ``Warehouse.ensure`` does to an existing table, read from the newest commit's checksum or,
+    when there is none (a writer that writes none), from Spark: the same changes, the same refusals."""
+    first = Table(key=dg.AssetKey(["test", "evolving"]), description="Evolving.", domain="test", partition_column="day",
+                  columns=(Column("day", "date", "Partition day.", nullable=False), Column("n", "int", "A number.")),
+                  properties={"delta.enableChangeDataFeed": "true"}, constraints={"n_positive": "n > 0"})
+    path = tmp_path / "evolving"
+    assert delta_module.create_table(spark, first, path)
+
+    def without_checksum() -> None:
+        if not checksum:
+            for crc in (path / "_delta_log").glob("*.crc"):
+                crc.unlink()
+
+    without_checksum()
+    assert delta_module.align_table(spark, first, path) == []
+    assert delta_module.latest_version(spark, path) == 0
+
+    later = replace(first, columns=(*first.columns, Column("note", "string", "A note.")),
+                    properties={**first.properties, "delta.appendOnly": "false"},
+                    constraints={**first.constraints, "day_known": "day IS NOT NULL"})
+    assert delta_module.align_table(spark, later, path) == [
+        "added columns ['note']", "set properties ['delta.appendOnly']", "added constraint day_known"]
+    without_checksum()
+    assert delta_module.align_table(spark, later, path) == []
+    assert [f.name for f in spark.read.format("delta").load(str(path)).schema.fields] == ["day", "n", "note"]
+    properties = delta_module.properties(spark, path)
+    assert properties["delta.appendOnly"] == "false" and properties["delta.constraints.day_known"] == "day IS NOT NULL"
+
+    retyped = replace(later, columns=(first.columns[0], Column("n", "bigint", "A number."), later.columns[2]))
+    with pytest.raises(ValueError, match=r"column\(s\) \['n'\] have another type"):
+        delta_module.align_table(spark, retyped, path)
+    changed = replace(later, constraints={**later.constraints, "n_positive": "n > 1"})
+    with pytest.raises(ValueError, match="constraint n_positive is"):
+        delta_module.align_table(spark, changed, path)

@@ -87,7 +87,9 @@ def test_each_table_is_what_it_declares_read_back_from_the_delta_log(built, tabl
 def test_the_detail_read_from_the_commit_checksum_is_describe_details(built, table):
     runner, _ = built
     path = runner.settings.warehouse.joinpath(*table.key.path)
-    assert delta.checksum_detail(path) == delta.describe_detail(runner.spark, path) == delta.detail(runner.spark, path)
+    from_checksum = delta.checksum_detail(path)
+    assert from_checksum == delta.describe_detail(runner.spark, path) == delta.detail(runner.spark, path)
+    assert from_checksum is not None and from_checksum.schema == runner.spark.read.format("delta").load(str(path)).schema
 
 
 def test_without_the_newest_checksum_detail_asks_describe_detail(built, tmp_path):
