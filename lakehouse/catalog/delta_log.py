@@ -90,8 +90,9 @@ def is_table(path: Path) -> bool:
     return log.is_dir() and any(_COMMIT.match(p.name) for p in log.iterdir())
 
 
-def read_snapshot(path: Path) -> Snapshot | None:
-    """The newest snapshot of the table at ``path``; None when there is no table (no commit) there."""
+def read_snapshot(path: Path, version: int | None = None) -> Snapshot | None:
+    """The newest snapshot of the table at ``path`` (or the one of ``version``); None when there is no table (no commit)
+    there. A ``version`` the log no longer replays to (its commits cleaned up) raises :class:`UnsupportedLog`."""
     log = path / "_delta_log"
     if not log.is_dir():
         return None
@@ -101,7 +102,10 @@ def read_snapshot(path: Path) -> Snapshot | None:
     commits = {int(m.group(1)): log / n for n in names if (m := _COMMIT.match(n))}
     if not commits:
         return None
-    version = max(commits)
+    if version is None:
+        version = max(commits)
+    elif version not in commits:
+        raise UnsupportedLog(f"version {version} has no commit file (the log holds {min(commits)}..{max(commits)})")
     checkpoint_version, checkpoint_files = _latest_checkpoint(log, names, version)
 
     live: dict[tuple[str, str], dict] = {}

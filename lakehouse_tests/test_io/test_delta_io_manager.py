@@ -238,3 +238,38 @@ def test_an_existing_table_is_brought_to_its_declaration_and_left_alone_once_it_
     changed = replace(later, constraints={**later.constraints, "n_positive": "n > 1"})
     with pytest.raises(ValueError, match="constraint n_positive is"):
         delta_module.align_table(spark, changed, path)
+
+
+def test_rows_per_partition_from_the_log_are_sparks_counts_with_deleted_rows_time_travel_and_no_statistics(
+        spark, tmp_path, instance):
+    warehouse = Warehouse(spark=SparkResource(master="local[2]"), root=str(tmp_path))
+    key, days = dg.AssetKey(["test", "events"]), ["2025-01-01", "2025-01-02", "2025-01-03"]
+    path = str(warehouse.path(key))
+
+    def spark_counts() -> dict[str, int]:
+        rows = spark.read.format("delta").load(path).groupBy("day").count().collect()
+        return {str(r["day"]): r["count"] for r in rows if str(r["day"]) in days[:2]}
+
+    assert _run(tmp_path, instance, ["test/events"], days[0], days[1], rows_per_day=5).success
+    first = delta_module.latest_version(spark, path)
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE day = '2025-01-01' AND n < 3")  # soft-deleted: a deletion vector
+    assert any("deletionVector" in line for line in (tmp_path / "test" / "events" / "_delta_log").glob("*.json")
+               for line in line.read_text().splitlines()), "no deletion vector: the test would not exercise them"
+    expected = spark_counts()
+    assert expected == {"2025-01-01": 2, "2025-01-02": 5}
+    assert warehouse.rows_by_partition(key, days, DAILY) == expected  # a day without rows is not listed
+    assert warehouse.rows(key) == spark.read.format("delta").load(path).count() == 7
+
+    # As of a version (a run's lakehouse/as_of tag): that version's counts.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("lakehouse.resources.warehouse._as_of_tags", lambda: {"test.events": str(first)})
+        assert warehouse.rows_by_partition(key, days, DAILY) == {"2025-01-01": 5, "2025-01-02": 5}
+
+    # A file without statistics: counted by Spark, the same figures.
+    spark.conf.set("spark.databricks.delta.stats.collect", "false")
+    try:
+        assert _run(tmp_path, instance, ["test/events"], days[1], rows_per_day=4).success
+    finally:
+        spark.conf.unset("spark.databricks.delta.stats.collect")
+    assert warehouse.rows_by_partition(key, days, DAILY) == spark_counts() == {"2025-01-01": 2, "2025-01-02": 4}
