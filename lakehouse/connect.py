@@ -263,16 +263,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    arguments = argparse.ArgumentParser(
         prog="python -m lakehouse.connect",
         description="Run a local Delta-enabled Spark Connect server in the foreground until Ctrl-C.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"gRPC port (default {DEFAULT_PORT})")
-    parser.add_argument("--jars-dir", type=Path, default=DEFAULT_JARS_DIR, help="folder of the Delta JARs (.cache/jars)")
-    parser.add_argument("--log-file", type=Path, default=DEFAULT_LOG_FILE,
-                        help="where the server's output goes (default data/logs/spark-connect.log)")
-    parser.add_argument("--quiet", action="store_true", help="print only errors (make dev prints its own lines)")
-    return parser
+    arguments.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    arguments.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"gRPC port (default {DEFAULT_PORT})")
+    arguments.add_argument("--jars-dir", type=Path, default=DEFAULT_JARS_DIR, help="folder of the Delta JARs (.cache/jars)")
+    arguments.add_argument("--log-file", type=Path, default=DEFAULT_LOG_FILE,
+                           help="where the server's output goes (default data/logs/spark-connect.log)")
+    arguments.add_argument("--quiet", action="store_true", help="print only errors (make dev prints its own lines)")
+    return arguments
 
 
 if __name__ == "__main__":

@@ -31,11 +31,6 @@ ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
 
-def rows_by_day(frame: DataFrame, column: str = "sale_date") -> dict[str, int]:
-    """Row count per partition day of ``frame``."""
-    return {str(r["day"]): r["count"] for r in frame.groupBy(F.col(column).alias("day")).count().collect()}
-
-
 def landed_lines(files_by_day: Mapping[str, Iterable[str]], root: str | os.PathLike) -> dict[str, int]:
     """Non-blank lines per day (a refused file counts 1), from the raw files in plain Python (independent of Spark)."""
     return {day: sum(landed_units(file, root) for file in files) for day, files in files_by_day.items()}

@@ -20,7 +20,7 @@ Example::
         Check("bronze_sales_few_rejects", BRONZE_SALES, "rejects below 5 %"),
     ], daily)
     def bronze_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
-        counts = rows_by_day(warehouse.read(BRONZE_SALES, context.partition_keys, daily))
+        counts = warehouse.rows_by_partition(BRONZE_SALES, context.partition_keys, daily)
         results = {"bronze_sales_not_empty": {day: dg.AssetCheckResult(passed=counts.get(day, 0) > 0)
                                               for day in context.partition_keys}}
         if "bronze_sales_few_rejects" in selected_checks(context):

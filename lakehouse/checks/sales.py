@@ -18,7 +18,7 @@ they run: pandera and pandas take about 1.8 s to import, which every process loa
 definitions (each run, the code server, each Pipes step) would otherwise pay.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
@@ -51,11 +51,10 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
     def bronze_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse, landing: LandingZone):
         """The run's days of bronze/sales: one aggregation for counts and fields, one for rescued fields.
 
-        The 7 days before them (the row-count check's history) are only counted: a count by partition reads no column.
+        Rows per day (also of the 7 days before them, the row-count check's history) come from the Delta logs.
         """
         days, selected = context.partition_keys, selected_checks(context)
-        window = _with_history(days, partitions) if "bronze_sales_row_count" in selected else list(days)
-        bronze, history = warehouse.read(BRONZE_SALES, days, partitions), _history(warehouse, BRONZE_SALES, days, window, partitions)
+        bronze = warehouse.read(BRONZE_SALES, days, partitions)
         totals = ev.field_counts_by_day(bronze, SALES_SCHEMA)
         counts = {day: t["_rows"] for day, t in totals.items()}
         results: dict[str, Mapping[str, dg.AssetCheckResult]] = {}
@@ -68,7 +67,8 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
             rescued = ev.rescued_fields_by_day(bronze)
             results["bronze_sales_schema_drift"] = ev.drift_by_day(totals, rescued, SALES_SCHEMA, REQUIRED_SALES_FIELDS, days)
         if "bronze_sales_row_count" in selected:
-            results["bronze_sales_row_count"] = ev.row_count_anomalies({**history(), **counts}, days)
+            history = warehouse.rows_by_partition(BRONZE_SALES, _with_history(days, partitions), partitions)
+            results["bronze_sales_row_count"] = ev.row_count_anomalies({**history, **counts}, days)
         return results
 
     @partitioned_checks("silver_sales_checks", [
@@ -86,17 +86,18 @@ def build_sales_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChec
     def silver_sales_checks(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
         """The run's days of silver/sales, quarantine and bronze, each query reading the columns it needs.
 
-        The 7 days before them (the row-count check's history) are only counted: a count by partition reads no column.
+        Rows per day (also of the 7 days before them, the row-count check's history) come from the Delta logs.
         """
         days, selected = context.partition_keys, selected_checks(context)
         results: dict[str, Mapping[str, dg.AssetCheckResult]] = {}
         window = _with_history(days, partitions) if "silver_sales_row_count" in selected else list(days)
-        of_days, history = warehouse.read(SILVER_SALES, days, partitions), _history(warehouse, SILVER_SALES, days, window, partitions)
+        of_days = warehouse.read(SILVER_SALES, days, partitions)
         quarantine = warehouse.read(SILVER_SALES_QUARANTINE, days, partitions)
         if {"silver_sales_nothing_lost", "silver_sales_row_count"} & selected:
-            counts = warehouse.rows_by_partition(SILVER_SALES, days, partitions)
+            by_day = warehouse.rows_by_partition(SILVER_SALES, window, partitions)  # the days and their history
+            counts = {day: rows for day, rows in by_day.items() if day in days}
             if "silver_sales_row_count" in selected:
-                results["silver_sales_row_count"] = ev.row_count_anomalies({**history(), **counts}, days)
+                results["silver_sales_row_count"] = ev.row_count_anomalies(by_day, days)
             if "silver_sales_nothing_lost" in selected:
                 distinct = ev.distinct_sales_by_day(warehouse.read(BRONZE_SALES, days, partitions))
                 results["silver_sales_nothing_lost"] = ev.reconcile(
@@ -145,11 +146,3 @@ def _with_history(days: Sequence[str], partitions: dg.PartitionsDefinition, hist
     first = date.fromisoformat(min(days))
     before = [str(first - timedelta(days=i)) for i in range(history, 0, -1)]
     return [d for d in before if partitions.has_partition_key(d)] + list(days)
-
-
-def _history(warehouse: Warehouse, key: dg.AssetKey, days: Sequence[str], window: Sequence[str],
-             partitions: dg.PartitionsDefinition) -> Callable[[], dict[str, int]]:
-    """A function counting the rows of each day of ``window`` before ``days`` (called only by a check that needs the
-    history): from the table's Delta log (:meth:`Warehouse.rows_by_partition`), so seven days of history cost no query."""
-    before = [k for k in window if k not in days]
-    return (lambda: warehouse.rows_by_partition(key, before, partitions)) if before else dict

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -39,6 +39,9 @@ from lakehouse import delta, tables
 from lakehouse.partitions import validate_keys
 from lakehouse.resources.spark import SparkResource
 from lakehouse.tables.registry import Table
+
+if TYPE_CHECKING:
+    from lakehouse.catalog import delta_log
 
 AS_OF_TAG = "lakehouse/as_of/"
 # Versions read per (run, step), in this run worker process: a run's steps run one after another in it.
@@ -153,13 +156,7 @@ class Warehouse(dg.ConfigurableResource):
     def rows(self, asset_key: dg.AssetKey) -> int:
         """The table's rows at its newest version: from the Delta log of a local table (as :meth:`rows_by_partition`),
         else Delta's ``count()`` (which answers from the same statistics)."""
-        from lakehouse.catalog import delta_log  # pyarrow, imported when counting
-
-        local = delta.local_path(self.path(asset_key))
-        try:
-            snapshot = delta_log.read_snapshot(local) if local is not None else None
-        except delta_log.UnsupportedLog:
-            snapshot = None
+        snapshot = self._log_snapshot(asset_key)
         rows = snapshot.rows if snapshot is not None else None
         return rows if rows is not None else delta.read(self.spark.get_session(), self.path(asset_key)).count()
 
@@ -176,21 +173,28 @@ class Warehouse(dg.ConfigurableResource):
         from lakehouse.catalog import delta_log  # pyarrow, imported when counting
 
         column = self.table(asset_key).partition_column
-        local = delta.local_path(self.path(asset_key))
-        if column is None or local is None or not self.exists(asset_key):
+        if column is None or not self.exists(asset_key):  # read() raises, naming the table and what to do
             return _count_by(self.read(asset_key, partition_keys, partitions_def), column)
         version = self._pinned_version(asset_key)
         wanted = {str(v) for v in validate_keys(partition_keys, partitions_def)}
-        try:
-            snapshot = delta_log.read_snapshot(local, version)
-        except delta_log.UnsupportedLog:
-            snapshot = None
+        snapshot = self._log_snapshot(asset_key, version)
         counts = {} if snapshot is None else \
             {k: n for k, n in delta_log.rows_by_partition(snapshot.files, column).items() if k in wanted}
         if snapshot is None or None in counts.values():
             return _count_by(self.read(asset_key, partition_keys, partitions_def), column)
         _record_read(table_name(asset_key), version)
         return {k: n for k, n in counts.items() if n}
+
+    def _log_snapshot(self, asset_key: dg.AssetKey, version: int | None = None) -> delta_log.Snapshot | None:
+        """The local table's snapshot (newest, or ``version``) read from its Delta log; None for a table elsewhere or a
+        log :mod:`lakehouse.catalog.delta_log` does not replay."""
+        from lakehouse.catalog import delta_log  # pyarrow, imported when counting
+
+        local = delta.local_path(self.path(asset_key))
+        try:
+            return delta_log.read_snapshot(local, version) if local is not None else None
+        except delta_log.UnsupportedLog:
+            return None
 
     def _pinned_version(self, asset_key: dg.AssetKey) -> int:
         """The version this read uses: the run's ``lakehouse/as_of/<table>`` tag if set, else the latest."""
