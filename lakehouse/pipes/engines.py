@@ -173,6 +173,7 @@ class DatabricksEngine(PipesEngine):
             release_folder=env.get("LAKEHOUSE_DATABRICKS_RELEASES",
                                    f"{volume.rstrip('/')}/releases" if serverless else "dbfs:/lakehouse/releases"),
             pii_key_secret=env.get("LAKEHOUSE_DATABRICKS_PII_KEY_SECRET", "lakehouse/pii_key"),
+            poll_interval_seconds=float(env.get("LAKEHOUSE_DATABRICKS_POLL_SECONDS", "5")),
         )
 
     @property

@@ -150,10 +150,11 @@ def test_from_env_reads_the_lakehouse_databricks_variables_and_keeps_host_and_to
         "LAKEHOUSE_DATABRICKS_CLUSTER_ID": "0101-123456-abcdefgh", "LAKEHOUSE_DATABRICKS_SPARK_VERSION": "16.4.x-scala2.13",
         "LAKEHOUSE_DATABRICKS_NODE_TYPE": "m5d.large", "LAKEHOUSE_DATABRICKS_WORKERS": "3",
         "LAKEHOUSE_DATABRICKS_RELEASES": "dbfs:/team/releases", "LAKEHOUSE_DATABRICKS_PII_KEY_SECRET": "team/token_key",
-        "DATABRICKS_TOKEN": "dapi-must-not-be-read"})
+        "LAKEHOUSE_DATABRICKS_POLL_SECONDS": "2.5", "DATABRICKS_TOKEN": "dapi-must-not-be-read"})
     assert (engine.cluster_id, engine.spark_version, engine.node_type_id, engine.num_workers, engine.release_folder,
-            engine.pii_key_secret, engine.serverless) == (
-        "0101-123456-abcdefgh", "16.4.x-scala2.13", "m5d.large", 3, "dbfs:/team/releases", "team/token_key", False)
+            engine.pii_key_secret, engine.serverless, engine.poll_interval_seconds) == (
+        "0101-123456-abcdefgh", "16.4.x-scala2.13", "m5d.large", 3, "dbfs:/team/releases", "team/token_key", False, 2.5)
+    assert DatabricksEngine.from_env({}).poll_interval_seconds == 5
     # The UI's resource page shows the variables' names; the values are read when a run starts.
     assert isinstance(engine.host, dg.EnvVar) and isinstance(engine.token, dg.EnvVar)
     assert (engine.host, engine.token) == ("DATABRICKS_HOST", "DATABRICKS_TOKEN")
@@ -253,6 +254,7 @@ def workspace_env(patch: pytest.MonkeyPatch, standin: DatabricksStandIn) -> None
     patch.setenv("DATABRICKS_HOST", standin.host)
     patch.setenv("DATABRICKS_TOKEN", standin.token)
     patch.setenv("LAKEHOUSE_DATABRICKS_NODE_TYPE", "standin")
+    patch.setenv("LAKEHOUSE_DATABRICKS_POLL_SECONDS", "0.5")  # the stand-in's runs take seconds, not minutes
 
 
 @dataclass
