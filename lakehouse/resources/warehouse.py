@@ -173,7 +173,8 @@ class Warehouse(dg.ConfigurableResource):
         from lakehouse.catalog import delta_log  # pyarrow, imported when counting
 
         column = self.table(asset_key).partition_column
-        if column is None or not self.exists(asset_key):  # read() raises, naming the table and what to do
+        # Spark counts a table elsewhere without pinning its version twice; read() raises for a missing table, naming it.
+        if column is None or delta.local_path(self.path(asset_key)) is None or not self.exists(asset_key):
             return _count_by(self.read(asset_key, partition_keys, partitions_def), column)
         version = self._pinned_version(asset_key)
         wanted = {str(v) for v in validate_keys(partition_keys, partitions_def)}
