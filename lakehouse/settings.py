@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_START_DATE = "2025-01-01"
@@ -71,7 +72,7 @@ class LakehouseSettings:
             alert_webhook_url=env.get(WEBHOOK_VARIABLE, ""),
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
             clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
-            landing_sensors=env.get("LAKEHOUSE_LANDING_SENSORS", "on").strip().lower() not in ("off", "0", "false", "no"),
+            landing_sensors=switch_from(env, "LAKEHOUSE_LANDING_SENSORS", default=True),
             engine=env.get(ENGINE_VARIABLE, "local").strip().lower() or "local",
         )
         if settings.engine not in ENGINES:
@@ -150,6 +151,50 @@ def spark_conf_from(env: Mapping[str, str]) -> dict[str, str]:
     if not isinstance(conf, dict):
         raise ValueError(f"LAKEHOUSE_SPARK_CONF must be a JSON object of Spark settings, got {value!r}")
     return {str(k): str(v) for k, v in conf.items()}
+
+
+N = TypeVar("N", int, float)
+ON = ("on", "1", "true", "yes")
+OFF = ("off", "0", "false", "no")
+
+
+def switch_from(env: Mapping[str, str], variable: str, *, default: bool) -> bool:
+    """An on/off setting: ``on``/``1``/``true``/``yes`` or ``off``/``0``/``false``/``no`` (any case); unset or empty
+    is ``default``. Anything else is refused naming the variable, so a typo (``ture``) never silently means off.
+
+    Example::
+
+        switch_from({"LAKEHOUSE_DATABRICKS_SERVERLESS": "On"}, "LAKEHOUSE_DATABRICKS_SERVERLESS", default=False)  # True
+    """
+    value = env.get(variable, "").strip().lower()
+    if not value:
+        return default
+    if value in ON or value in OFF:
+        return value in ON
+    raise ValueError(f"{variable}={env[variable]!r} is neither on nor off; use one of {', '.join(ON + OFF)}")
+
+
+def number_from(env: Mapping[str, str], variable: str, *, default: N, minimum: N) -> N:
+    """A numeric setting of the type of ``default`` (``int`` or ``float``), at least ``minimum``; unset or empty is
+    ``default``. A value that is not such a number, or is below ``minimum``, is refused naming the variable.
+
+    Example::
+
+        number_from({"LAKEHOUSE_DATABRICKS_POLL_SECONDS": "0.5"}, "LAKEHOUSE_DATABRICKS_POLL_SECONDS",
+                    default=5.0, minimum=0.1)  # 0.5
+    """
+    text = env.get(variable, "").strip()
+    if not text:
+        return default
+    kind = type(default)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{variable}={env[variable]!r} is not {'a whole number' if kind is int else 'a number'}"
+                         f" (default {default})") from None
+    if not value >= minimum:  # also refuses nan
+        raise ValueError(f"{variable}={env[variable]!r} is below its minimum {minimum} (default {default})")
+    return value
 
 
 def _path(value: str | None, default: Path) -> Path:

@@ -26,7 +26,7 @@ from lakehouse.connect import DEFAULT_LOG_FILE, DEFAULT_PORT, ConnectError, reda
 from lakehouse.dev.runs import cancel_runs, code_server_addresses, instance_from_env
 from lakehouse.dev.supervisor import GRACE_SECONDS, Service, StopReport, Supervisor, describe
 from lakehouse.governance.dev_key import use_dev_key
-from lakehouse.settings import PROJECT_ROOT, REMOTE_VARIABLE
+from lakehouse.settings import PROJECT_ROOT, REMOTE_VARIABLE, switch_from
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # How the one-line summary names the processes it stopped (first match in the command line wins).
@@ -39,7 +39,6 @@ KINDS = {
 CONNECT = "spark connect"
 DAGSTER_DEV = "dagster dev"
 CONNECT_SWITCH = "LAKEHOUSE_DEV_CONNECT"
-_OFF = ("off", "0", "false", "no")
 
 
 def services(host: str, port: int, connect_port: int | None = DEFAULT_PORT,
@@ -56,7 +55,7 @@ def services(host: str, port: int, connect_port: int | None = DEFAULT_PORT,
 
 def connect_choice(no_connect: bool, env: Mapping[str, str]) -> str | None:
     """Why no local Spark Connect server is started, or ``None`` to start one."""
-    if no_connect or env.get(CONNECT_SWITCH, "on").strip().lower() in _OFF:
+    if no_connect or not switch_from(env, CONNECT_SWITCH, default=True):
         return f"no Spark Connect server (--no-connect or {CONNECT_SWITCH}=off): each run starts its own Spark JVM"
     if env.get(REMOTE_VARIABLE, "").strip():
         return f"runs use the Spark Connect server at {redact(env[REMOTE_VARIABLE])} ({REMOTE_VARIABLE}); none started here"
@@ -87,7 +86,10 @@ class StopRequest:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    no_connect = connect_choice(args.no_connect, os.environ)
+    try:
+        no_connect = connect_choice(args.no_connect, os.environ)
+    except ValueError as error:
+        _parser().error(str(error))  # exits 2 with the usage line and the message
     connect_port = None if no_connect else args.connect_port
     supervisor = Supervisor(services(args.host, args.port, connect_port), grace=args.grace)
     stop = StopRequest(supervisor)  # before anything starts, so no signal finds the default handler

@@ -30,7 +30,7 @@ import dagster as dg
 from dagster_pipes import PipesDefaultMessageWriter, PipesParams
 from pydantic import Field
 
-from lakehouse.settings import PROJECT_ROOT
+from lakehouse.settings import PROJECT_ROOT, number_from, switch_from
 
 if TYPE_CHECKING:  # dagster-databricks and the Databricks SDK take 1.7 s to import: only the Databricks engine does
     from databricks.sdk import WorkspaceClient
@@ -159,7 +159,7 @@ class DatabricksEngine(PipesEngine):
     def from_env(cls, env: Mapping[str, str] | None = None) -> DatabricksEngine:
         """Host and token as ``dg.EnvVar`` (the UI shows the variables' names), the rest from ``LAKEHOUSE_DATABRICKS_*``."""
         env = os.environ if env is None else env
-        serverless = env.get("LAKEHOUSE_DATABRICKS_SERVERLESS", "").strip().lower() in ("1", "on", "true", "yes")
+        serverless = switch_from(env, "LAKEHOUSE_DATABRICKS_SERVERLESS", default=False)
         volume = env.get("LAKEHOUSE_DATABRICKS_VOLUME", "")
         return cls(
             host=dg.EnvVar("DATABRICKS_HOST"),  # type: ignore[arg-type]  # resolved when the run starts
@@ -167,13 +167,13 @@ class DatabricksEngine(PipesEngine):
             cluster_id=env.get("LAKEHOUSE_DATABRICKS_CLUSTER_ID", ""),
             spark_version=env.get("LAKEHOUSE_DATABRICKS_SPARK_VERSION", "17.3.x-scala2.13"),
             node_type_id=env.get("LAKEHOUSE_DATABRICKS_NODE_TYPE", ""),
-            num_workers=int(env.get("LAKEHOUSE_DATABRICKS_WORKERS", "1")),
+            num_workers=number_from(env, "LAKEHOUSE_DATABRICKS_WORKERS", default=1, minimum=1),
             serverless=serverless,
             volume=volume,
             release_folder=env.get("LAKEHOUSE_DATABRICKS_RELEASES",
                                    f"{volume.rstrip('/')}/releases" if serverless else "dbfs:/lakehouse/releases"),
             pii_key_secret=env.get("LAKEHOUSE_DATABRICKS_PII_KEY_SECRET", "lakehouse/pii_key"),
-            poll_interval_seconds=float(env.get("LAKEHOUSE_DATABRICKS_POLL_SECONDS", "5")),
+            poll_interval_seconds=number_from(env, "LAKEHOUSE_DATABRICKS_POLL_SECONDS", default=5.0, minimum=0.1),
         )
 
     @property

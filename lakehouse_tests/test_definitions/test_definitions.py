@@ -134,6 +134,14 @@ def test_malformed_spark_conf_fails_at_load_naming_the_variable():
         LakehouseSettings.from_env({"LAKEHOUSE_SPARK_CONF": "spark.driver.memory=8g"})
 
 
+@pytest.mark.parametrize(("value", "on"), [("on", True), ("OFF", False), ("no", False), ("1", True), ("", True)])
+def test_landing_sensors_take_on_or_off_and_refuse_anything_else_naming_the_variable(value, on):
+    env = {"LAKEHOUSE_START_DATE": "2025-01-01"}
+    assert LakehouseSettings.from_env({**env, "LAKEHOUSE_LANDING_SENSORS": value}).landing_sensors is on
+    with pytest.raises(ValueError, match="LAKEHOUSE_LANDING_SENSORS='stopped' is neither on nor off"):
+        LakehouseSettings.from_env({**env, "LAKEHOUSE_LANDING_SENSORS": "stopped"})
+
+
 def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):
     graph = build_definitions(LakehouseSettings.for_root(tmp_path)).resolve_implicit_global_asset_job_def().graph
     for node in ("bronze_sales", "silver__stores"):

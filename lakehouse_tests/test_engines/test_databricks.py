@@ -167,6 +167,19 @@ def test_from_env_serverless_releases_go_under_the_volume(value, serverless):
     assert engine.release_folder == (f"{VOLUME}/releases" if serverless else "dbfs:/lakehouse/releases")
 
 
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("LAKEHOUSE_DATABRICKS_POLL_SECONDS", "5s", "not a number"),
+    ("LAKEHOUSE_DATABRICKS_POLL_SECONDS", "0", "below its minimum 0.1"),
+    ("LAKEHOUSE_DATABRICKS_POLL_SECONDS", "nan", "below its minimum"),
+    ("LAKEHOUSE_DATABRICKS_WORKERS", "2.5", "not a whole number"),
+    ("LAKEHOUSE_DATABRICKS_WORKERS", "0", "below its minimum 1"),
+    ("LAKEHOUSE_DATABRICKS_SERVERLESS", "ture", "neither on nor off"),
+])
+def test_a_malformed_databricks_setting_fails_naming_the_variable_and_its_value(variable, value, says):
+    with pytest.raises(ValueError, match=f"{variable}='{value}' is {says}"):
+        DatabricksEngine.from_env({variable: value})
+
+
 def test_the_standin_refuses_a_wrong_token_and_a_task_it_cannot_run(tmp_path):
     with DatabricksStandIn(tmp_path / "standin", token="right-token", mount=tmp_path / "dbfs") as standin:
         with pytest.raises(Unauthenticated):
