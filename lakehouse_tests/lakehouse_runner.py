@@ -39,6 +39,10 @@ class LakehouseRunner:
             instance=self.instance, run_config=run_config, raise_on_error=raise_on_error
         )
 
+    def messages(self, result, containing: str) -> list[str]:
+        """The run's log lines (its events' messages) that contain ``containing``."""
+        return [r.user_message for r in self.instance.all_logs(result.run_id) if containing in (r.user_message or "")]
+
     def table(self, key: str) -> DataFrame:
         return self.spark.read.format("delta").load(str(self.path(key)))
 

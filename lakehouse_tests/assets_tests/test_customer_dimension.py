@@ -73,6 +73,12 @@ def test_every_run_reads_only_the_new_files(delivered):
     assert log.select("file").distinct().count() == log.count()
 
 
+def test_no_run_log_says_a_check_step_left_out_its_outputs(delivered):
+    runner, _, results, _, _ = delivered
+    assert all(runner.messages(r, "did not yield or return expected outputs") == [] for r in results)
+    assert all(any(e.step_key == "table_declarations" and e.event_type_value == "ASSET_CHECK_EVALUATION" for e in r.all_events) for r in results)
+
+
 def test_duplicates_are_stored_once_and_the_accounting_reconciles(delivered):
     runner, manifest, results, resent, _ = delivered
     bronze = runner.table("bronze/customers_cdc")
