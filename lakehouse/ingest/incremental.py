@@ -87,6 +87,12 @@ class IngestReport:
     def metadata(self) -> dict[str, int]:
         return asdict(self)
 
+    def __str__(self) -> str:
+        """One line for the run log: ``12 of 12 landed file(s) read: 116 line(s), 116 record(s), 0 reject(s); 111 new
+        row(s), 5 duplicate(s)`` (lines of erased customers dropped are logged on their own)."""
+        return (f"{self.files_read} of {self.files_landed} landed file(s) read: {self.lines} line(s), {self.records} "
+                f"record(s), {self.rejects} reject(s); {self.new_rows} new row(s), {self.duplicate_rows} duplicate(s)")
+
 
 def list_landed(folder: Path, pattern: str = "*.json", zone: Path | None = None) -> list[LandedFile]:
     """The visible entries of ``folder`` matching ``pattern``, by name; dot- and underscore-files are in-flight.

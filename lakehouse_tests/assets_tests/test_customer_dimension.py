@@ -70,6 +70,12 @@ def test_every_run_reads_only_the_new_files(delivered):
     log = runner.table("bronze/customers_cdc_files")
     assert sum(read) == log.count() == len(list((runner.settings.landing / "customers_cdc").glob("*.json")))
     assert all(n > 0 for n in read)
+    for result in results:  # the run log says it in words, with the figures of the metadata
+        meta = {k: v.value for k, v in result.asset_materializations_for_node("bronze_customers_cdc")[0].metadata.items()}
+        assert runner.messages(result, "customers_cdc: ") == [
+            f"customers_cdc: {meta['files_read']} of {meta['files_landed']} landed file(s) read: {meta['lines']} line(s), "
+            f"{meta['records']} record(s), {meta['rejects']} reject(s); {meta['new_rows']} new row(s), "
+            f"{meta['duplicate_rows']} duplicate(s)"]
     assert log.select("file").distinct().count() == log.count()
 
 
