@@ -71,7 +71,7 @@ class LakehouseSettings:
             spark_conf=spark_conf_from(env),
             alert_webhook_url=env.get(WEBHOOK_VARIABLE, ""),
             ui_url=env.get("LAKEHOUSE_UI_URL", "http://127.0.0.1:3000"),
-            clickstream_watermark=env.get("LAKEHOUSE_CLICKSTREAM_WATERMARK", "1 hour"),
+            clickstream_watermark=interval_from(env, "LAKEHOUSE_CLICKSTREAM_WATERMARK", default="1 hour"),
             landing_sensors=switch_from(env, "LAKEHOUSE_LANDING_SENSORS", default=True),
             engine=env.get(ENGINE_VARIABLE, "local").strip().lower() or "local",
         )
@@ -195,6 +195,27 @@ def number_from(env: Mapping[str, str], variable: str, *, default: N, minimum: N
     if not value >= minimum:  # also refuses nan
         raise ValueError(f"{variable}={env[variable]!r} is below its minimum {minimum} (default {default})")
     return value
+
+
+_UNIT = r"(?:\d+\s+(?:year|month|week|day|hour|minute|millisecond|microsecond)s?|\d+(?:\.\d+)?\s+seconds?)"
+_INTERVAL = re.compile(rf"^\s*(?:interval\s+)?{_UNIT}(?:\s+{_UNIT})*\s*$", re.IGNORECASE)
+
+
+def interval(value: str, variable: str) -> str:
+    """``value`` if Spark reads it as a non-negative interval (``1 hour``, ``10 minutes``, ``1 hour 30 minutes``,
+    ``1.5 seconds``), else a ValueError naming ``variable``: Spark would refuse it only once a run starts its query
+    (``1h``, ``1 hr``, ``1.5 hours`` and negative intervals are not intervals to Spark)."""
+    if not _INTERVAL.match(value):
+        raise ValueError(f"{variable}={value!r} is not an interval Spark reads; write a number and a unit, e.g. "
+                         "'1 hour', '10 minutes' or '1 hour 30 minutes' (units: week, day, hour, minute, second, "
+                         "millisecond, microsecond)")
+    return value.strip()
+
+
+def interval_from(env: Mapping[str, str], variable: str, *, default: str) -> str:
+    """:func:`interval` of ``env[variable]``; unset or empty is ``default``."""
+    value = env.get(variable, "")
+    return interval(value, variable) if value.strip() else default
 
 
 def _path(value: str | None, default: Path) -> Path:

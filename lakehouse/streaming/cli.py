@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from lakehouse import tables
 from lakehouse.definitions import build_definitions
-from lakehouse.settings import LakehouseSettings
+from lakehouse.settings import LakehouseSettings, interval
 from lakehouse.streaming.clickstream import StreamReport, StreamRun, start_bronze_clickstream, start_hourly_events
 
 
@@ -39,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--watermark", help="how late an event may be and still be counted in gold "
                         "(default: LAKEHOUSE_CLICKSTREAM_WATERMARK, as for the assets)")
     args = parser.parse_args(argv)
+    try:
+        args.watermark = args.watermark and interval(args.watermark, "--watermark")
+        interval(args.interval, "--interval")
+    except ValueError as error:
+        parser.error(str(error))  # exits 2 with the usage line and the message
 
     resources = build_definitions(LakehouseSettings.from_env()).resources
     assert resources is not None  # build_definitions binds every resource

@@ -142,6 +142,19 @@ def test_landing_sensors_take_on_or_off_and_refuse_anything_else_naming_the_vari
         LakehouseSettings.from_env({**env, "LAKEHOUSE_LANDING_SENSORS": "stopped"})
 
 
+@pytest.mark.parametrize("value", ["1 hour", "10 minutes", "1 hour 30 minutes", "interval 2 HOURS", "1.5 seconds"])
+def test_a_watermark_spark_reads_is_kept(value):
+    assert LakehouseSettings.from_env({"LAKEHOUSE_CLICKSTREAM_WATERMARK": value}).clickstream_watermark == value
+    assert LakehouseSettings.from_env({"LAKEHOUSE_CLICKSTREAM_WATERMARK": " "}).clickstream_watermark == "1 hour"
+
+
+@pytest.mark.parametrize("value", ["1h", "1 hr", "1.5 hours", "-1 hour", "an hour"])
+def test_a_watermark_spark_cannot_read_fails_at_load_naming_the_variable(value):
+    # Spark refuses each of these (checked against withWatermark, 2026-12-07), but only when a run starts the query.
+    with pytest.raises(ValueError, match=f"LAKEHOUSE_CLICKSTREAM_WATERMARK='{value}' is not an interval Spark reads"):
+        LakehouseSettings.from_env({"LAKEHOUSE_CLICKSTREAM_WATERMARK": value})
+
+
 def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):
     graph = build_definitions(LakehouseSettings.for_root(tmp_path)).resolve_implicit_global_asset_job_def().graph
     for node in ("bronze_sales", "silver__stores"):

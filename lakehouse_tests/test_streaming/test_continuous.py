@@ -99,3 +99,17 @@ def test_continuous_mode_honours_the_watermark_setting(tmp_path):
     assert gold["watermark"] == "2025-01-01T12:20:00.000Z", gold
     assert gold["late_events_dropped"] == 1, json.dumps(reports, indent=1)
     assert (gold["input_rows"], gold["records_new"], gold["records_updated"]) == (4, 3, 0), gold
+
+
+def test_the_cli_refuses_a_watermark_or_interval_spark_cannot_read_before_starting_spark(capsys):
+    from lakehouse.streaming.cli import main
+
+    for argv, says in ((["--watermark", "1h"], "--watermark='1h' is not an interval"),
+                       (["--continuous", "--interval", "30s"], "--interval='30s' is not an interval")):
+        try:
+            main(argv)
+        except SystemExit as exited:
+            assert exited.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+        assert says in capsys.readouterr().err
