@@ -248,13 +248,15 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
         unique_results = keys_unique(spark, {t.name: (t, delta.read(spark, str(warehouse.path(t.key)))) for t in existing(UNIQUE)})
         for key in selected:
             table, kind, spec = lookup[key]
+            # The check's (empty) output, first, as Dagster yields it for an AssetCheckResult: without it Dagster logs
+            # that the step "did not yield or return expected outputs", naming every check it has just recorded.
+            yield dg.Output(None, output_name=spec.get_python_identifier())
             path = str(warehouse.path(table.key))
             if not exists[table.name]:
                 result = dg.AssetCheckResult(passed=False, severity=ERROR,
                                              description=f"{table.name} has no Delta table at {path}: materialize it")
             elif kind == PII_LEAK and partitions is not None:  # the one declared check with a result per day
                 yield from evaluations(context, spec, leak_results[table.name])
-                yield dg.Output(None, output_name=spec.get_python_identifier())
                 continue
             elif kind == PII_LEAK:
                 result = leak_results[table.name][""]
@@ -270,9 +272,6 @@ def _table_checks(name: str, declared: Sequence[Table], partitions: dg.Partition
                                               metadata=result.metadata, blocking=False)
             else:
                 yield from evaluations(context, spec, same_for_every_partition(context.partition_keys, result))
-            # The check's (empty) output: without it Dagster logs that the step "did not yield or return expected
-            # outputs", naming every check it has just recorded (as partitioned.partitioned_checks does).
-            yield dg.Output(None, output_name=spec.get_python_identifier())
 
     return evaluate
 

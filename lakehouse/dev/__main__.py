@@ -85,11 +85,12 @@ class StopRequest:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
         no_connect = connect_choice(args.no_connect, os.environ)
     except ValueError as error:
-        _parser().error(str(error))  # exits 2 with the usage line and the message
+        parser.error(str(error))  # exits 2 with the usage line and the message
     connect_port = None if no_connect else args.connect_port
     supervisor = Supervisor(services(args.host, args.port, connect_port), grace=args.grace)
     stop = StopRequest(supervisor)  # before anything starts, so no signal finds the default handler
