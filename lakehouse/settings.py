@@ -201,14 +201,24 @@ _UNIT = r"(?:\d+\s+(?:year|month|week|day|hour|minute|millisecond|microsecond)s?
 _INTERVAL = re.compile(rf"^\s*(?:interval\s+)?{_UNIT}(?:\s+{_UNIT})*\s*$", re.IGNORECASE)
 
 
-def interval(value: str, variable: str) -> str:
+_CALENDAR = re.compile(r"\b0*[1-9]\d*\s+(?:year|month)s?\b", re.IGNORECASE)  # a non-zero count of them
+
+
+def interval(value: str, variable: str, *, calendar: bool = True) -> str:
     """``value`` if Spark reads it as a non-negative interval (``1 hour``, ``10 minutes``, ``1 hour 30 minutes``,
     ``1.5 seconds``), else a ValueError naming ``variable``: Spark would refuse it only once a run starts its query
-    (``1h``, ``1 hr``, ``1.5 hours`` and negative intervals are not intervals to Spark)."""
+    (``1h``, ``1 hr``, ``1.5 hours`` and negative intervals are not intervals to Spark).
+
+    ``calendar=False`` also refuses months and years, which have no fixed length: a watermark takes them, a
+    processing-time trigger (the streaming CLI's ``--interval``) does not ("Doesn't support month or year interval").
+    """
     if not _INTERVAL.match(value):
         raise ValueError(f"{variable}={value!r} is not an interval Spark reads; write a number and a unit, e.g. "
                          "'1 hour', '10 minutes' or '1 hour 30 minutes' (units: week, day, hour, minute, second, "
                          "millisecond, microsecond)")
+    if not calendar and _CALENDAR.search(value):
+        raise ValueError(f"{variable}={value!r}: a trigger interval has a fixed length; months and years have not, "
+                         "write it in weeks, days, hours, minutes or seconds (e.g. '30 days')")
     return value.strip()
 
 

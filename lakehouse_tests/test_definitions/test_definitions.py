@@ -19,7 +19,7 @@ from dagster._serdes import serialize_value
 from lakehouse import tables
 from lakehouse.definitions import build_definitions
 from lakehouse.generator.cli import main as generate
-from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
+from lakehouse.settings import PROJECT_ROOT, LakehouseSettings, interval
 
 SILVER_SALES = tables.SILVER_SALES.key
 
@@ -153,6 +153,17 @@ def test_a_watermark_spark_cannot_read_fails_at_load_naming_the_variable(value):
     # Spark refuses each of these (checked against withWatermark, 2026-12-07), but only when a run starts the query.
     with pytest.raises(ValueError, match=f"LAKEHOUSE_CLICKSTREAM_WATERMARK='{value}' is not an interval Spark reads"):
         LakehouseSettings.from_env({"LAKEHOUSE_CLICKSTREAM_WATERMARK": value})
+
+
+def test_a_trigger_interval_refuses_months_and_years_a_watermark_takes():
+    # Spark 4.1 (checked 2026-12-07): trigger(processingTime="1 month") fails "Doesn't support month or year interval"
+    # once the query starts; "0 months 1 hour" and "30 days" run; withWatermark takes "1 month" and "1 year".
+    for value in ("1 month", "2 years", "1 hour 1 month"):
+        assert interval(value, "LAKEHOUSE_CLICKSTREAM_WATERMARK") == value
+        with pytest.raises(ValueError, match=f"--interval='{value}': a trigger interval has a fixed length"):
+            interval(value, "--interval", calendar=False)
+    for value in ("30 days", "0 months 1 hour", "10 minutes"):
+        assert interval(value, "--interval", calendar=False) == value
 
 
 def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):

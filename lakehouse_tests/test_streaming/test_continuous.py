@@ -105,7 +105,8 @@ def test_the_cli_refuses_a_watermark_or_interval_spark_cannot_read_before_starti
     from lakehouse.streaming.cli import main
 
     for argv, says in ((["--watermark", "1h"], "--watermark='1h' is not an interval"),
-                       (["--continuous", "--interval", "30s"], "--interval='30s' is not an interval")):
+                       (["--continuous", "--interval", "30s"], "--interval='30s' is not an interval"),
+                       (["--continuous", "--interval", "1 month"], "months and years have not")):
         try:
             main(argv)
         except SystemExit as exited:
