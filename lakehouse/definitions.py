@@ -7,6 +7,9 @@ loads it, so importing this module reads no environment.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -96,8 +99,31 @@ def spark_remote(settings: LakehouseSettings) -> str:
     return settings.spark_remote
 
 
+# Dagster features the lakehouse uses on purpose, whose notices would otherwise be printed every time a process builds
+# the definitions (48 lines of a one-job `dagster job execute`): single-run backfills (`backfill_policy`, beta) and
+# per-day check results (`partitions_def` on an AssetCheckSpec, preview). Any other Beta/Preview notice still shows.
+DELIBERATE_FEATURES = (
+    (dg.BetaWarning, r"Parameter `backfill_policy` of function `asset` is currently in beta"),
+    (dg.PreviewWarning, r"Specifying a partitions_def on an AssetCheckSpec is currently in preview"),
+)
+
+
+@contextmanager
+def deliberate_features() -> Iterator[None]:
+    """Within the block, the notices of :data:`DELIBERATE_FEATURES` are not shown (the others are)."""
+    with warnings.catch_warnings():
+        for category, message in DELIBERATE_FEATURES:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
 def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     """The whole lakehouse for ``settings``; tests call this with a ``tmp_path`` root."""
+    with deliberate_features():
+        return _definitions(settings)
+
+
+def _definitions(settings: LakehouseSettings) -> dg.Definitions:
     partitions = daily_partitions(settings.start_date)
     spark = SparkResource(master=settings.spark_master, remote=spark_remote(settings), jars_dir=str(settings.jars_dir),
                           conf=dict(settings.spark_conf))

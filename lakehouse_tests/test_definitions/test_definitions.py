@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 
 from lakehouse import tables
-from lakehouse.definitions import build_definitions
+from lakehouse.definitions import build_definitions, deliberate_features
 from lakehouse.generator.cli import main as generate
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings, interval
 
@@ -164,6 +165,18 @@ def test_a_trigger_interval_refuses_months_and_years_a_watermark_takes():
             interval(value, "--interval", calendar=False)
     for value in ("30 days", "0 months 1 hour", "10 minutes"):
         assert interval(value, "--interval", calendar=False) == value
+
+
+def test_building_the_definitions_shows_no_notice_of_the_dagster_features_used_on_purpose(tmp_path):
+    notices = (dg.BetaWarning, dg.PreviewWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # over the suite's own filters (setup.cfg), for this block
+        build_definitions(LakehouseSettings.for_root(tmp_path))
+        with deliberate_features():
+            warnings.warn("Parameter `backfill_policy` of function `asset` is currently in beta", dg.BetaWarning, stacklevel=1)
+            warnings.warn("Parameter `something_else` of function `asset` is currently in beta", dg.BetaWarning, stacklevel=1)
+    assert [str(w.message) for w in caught if issubclass(w.category, notices)] == [
+        "Parameter `something_else` of function `asset` is currently in beta"]  # any other notice still shows
 
 
 def test_file_reading_assets_retry_with_exponential_backoff(tmp_path):
