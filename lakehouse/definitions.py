@@ -100,8 +100,9 @@ def spark_remote(settings: LakehouseSettings) -> str:
 
 
 # Dagster features the lakehouse uses on purpose, whose notices would otherwise be printed every time a process builds
-# the definitions (48 lines of a one-job `dagster job execute`): single-run backfills (`backfill_policy`, beta) and
-# per-day check results (`partitions_def` on an AssetCheckSpec, preview). Any other Beta/Preview notice still shows.
+# the definitions (48 notices, 96 of the 171 lines of a one-job `dagster job execute`): single-run backfills
+# (`backfill_policy`, beta) and per-day check results (`partitions_def` on an AssetCheckSpec, preview). Any other
+# Beta/Preview notice still shows.
 DELIBERATE_FEATURES = (
     (dg.BetaWarning, r"Parameter `backfill_policy` of function `asset` is currently in beta"),
     (dg.PreviewWarning, r"Specifying a partitions_def on an AssetCheckSpec is currently in preview"),
