@@ -199,8 +199,6 @@ def number_from(env: Mapping[str, str], variable: str, *, default: N, minimum: N
 
 _UNIT = r"(?:\d+\s+(?:year|month|week|day|hour|minute|millisecond|microsecond)s?|\d+(?:\.\d+)?\s+seconds?)"
 _INTERVAL = re.compile(rf"^\s*(?:interval\s+)?{_UNIT}(?:\s+{_UNIT})*\s*$", re.IGNORECASE)
-
-
 _CALENDAR = re.compile(r"\b0*[1-9]\d*\s+(?:year|month)s?\b", re.IGNORECASE)  # a non-zero count of them
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import warnings
 from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
 
 from lakehouse.catalog import generate
+from lakehouse.checks.cli import quiet_warnings
 from lakehouse.definitions import build_definitions
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 
@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "data" / "catalog", help="folder of the site (default: data/catalog)")
     parser.add_argument("--no-instance", action="store_true", help="do not read check statuses from DAGSTER_HOME")
     args = parser.parse_args(argv)
-    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
-        warnings.filterwarnings("ignore", category=category)
+    quiet_warnings()
 
     settings = LakehouseSettings.from_env()
     home = os.environ.get("DAGSTER_HOME", "")

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.watermark = args.watermark and interval(args.watermark, "--watermark")
-        interval(args.interval, "--interval", calendar=False)
+        args.interval = interval(args.interval, "--interval", calendar=False)
     except ValueError as error:
         parser.error(str(error))  # exits 2 with the usage line and the message
 
