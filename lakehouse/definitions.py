@@ -118,6 +118,17 @@ def deliberate_features() -> Iterator[None]:
         yield
 
 
+def quiet_warnings() -> None:
+    """For the rest of the process, hide every Beta/Preview/Supersession notice of Dagster.
+
+    For the commands whose output is a report on the data (``lakehouse-checks``, the catalog, a Pipes
+    step): those notices concern the project's code, not the data. :func:`deliberate_features` is the
+    narrow filter every process gets.
+    """
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def build_definitions(settings: LakehouseSettings) -> dg.Definitions:
     """The whole lakehouse for ``settings``; tests call this with a ``tmp_path`` root."""
     with deliberate_features():

@@ -16,8 +16,7 @@ from pathlib import Path
 import dagster as dg
 
 from lakehouse.catalog import generate
-from lakehouse.checks.cli import quiet_warnings
-from lakehouse.definitions import build_definitions
+from lakehouse.definitions import build_definitions, quiet_warnings
 from lakehouse.settings import PROJECT_ROOT, LakehouseSettings
 
 

@@ -17,14 +17,13 @@ Usage::
 import argparse
 import sys
 import tempfile
-import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from lakehouse.definitions import build_definitions
+from lakehouse.definitions import build_definitions, quiet_warnings
 from lakehouse.generator import FaultRates, generate_landing_zone
 from lakehouse.governance.dev_key import throwaway_key
 from lakehouse.settings import LakehouseSettings
@@ -68,12 +67,6 @@ def main(argv: list[str] | None = None) -> int:
 
 # gdpr_erasure last: with no request it erases nothing, creates the governance tables and runs their checks.
 JOBS = ("reference_data", "customer_dimension", "sales_pipeline", "customer_revenue", "clickstream", "gdpr_erasure")
-
-
-def quiet_warnings() -> None:
-    """Hide Dagster's Beta/Preview/Supersession notices: they concern the project's code, not the data checked."""
-    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
-        warnings.filterwarnings("ignore", category=category)
 
 
 def materialize_everything(

@@ -43,7 +43,6 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from lakehouse.checks.cli import quiet_warnings
 from lakehouse.pipes import messages
 from lakehouse.settings import ENGINE_VARIABLE, LakehouseSettings
 
@@ -61,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "(PipesDatabricksClient); volumes: a serverless Databricks task (PipesDatabricksServerlessClient)")
     # On an existing cluster or serverless, Pipes passes its parameters as --dagster-pipes-* arguments.
     args, _ = parser.parse_known_args(argv)
+    from lakehouse.definitions import quiet_warnings  # the definitions import Spark; the parser above need not
+
     quiet_warnings()
     with _pipes(args.transport) as pipes:
         extras = dict(pipes.extras)
