@@ -17,9 +17,11 @@ dev: setup
 
 # Lint and types first (seconds), then pytest. The check run of lakehouse-checks is a test of it
 # (lakehouse_tests/test_tables/test_declared_tables.py), sharing its build with the declared-tables tests.
-# PYTEST_WORKERS=2 runs two pytest-xdist workers (a test file stays on one worker); on 2 cores that was slower
-# (30 min 48 s vs 23 min 56 s for one process, 2026-12-04): both Spark JVMs are CPU-bound.
-PYTEST_WORKERS ?= 0
+# Two pytest-xdist workers: a test file runs whole on one worker, and the files sharing a fixture built once for them
+# (the suite's Connect server and reference lakehouse, the end-to-end package's make dev) on the same one
+# (lakehouse_tests/conftest.py::worker_group). One process leaves a core idle a third of the time (README, Tests).
+# PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
 test: setup lint
 	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 from lakehouse.connect import ConnectServer
 from lakehouse.definitions import build_definitions
@@ -75,6 +76,48 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     os._exit(int(session.exitstatus))
 
 
+# Two pytest-xdist workers (`make test`): each test file runs whole on one worker, as with `--dist loadfile`, and what
+# one fixture builds for several files stays on one worker too, so that it is built once: the suite's Spark Connect
+# server and local-mode reference lakehouse (ENGINE_MODULES compare against them), and the packages whose conftest
+# shares a `make dev` or a built warehouse among their files (SHARED_PACKAGES). xdist's own `--dist loadgroup` cannot
+# do it here: with pytest 9 the group it appends to a test's id is lost, and the tests of one file are spread over
+# both workers.
+SHARED_FIXTURES = ("connect_server", "reference_lakehouse")
+ENGINE_MODULES = ("test_cluster/test_standalone.py", "test_connect/test_connect.py", "test_engines/test_databricks.py",
+                  "test_engines/test_pipes_subprocess.py")
+SHARED_PACKAGES = ("test_e2e", "test_operations")
+TESTS = Path(__file__).parent
+
+
+def worker_group(nodeid: str) -> str:
+    """The work unit of a test for the xdist workers: its package, ``engines`` or its file."""
+    module = nodeid.split("::", 1)[0].removeprefix(f"{TESTS.name}/")
+    package = module.split("/", 1)[0]
+    return package if package in SHARED_PACKAGES else "engines" if module in ENGINE_MODULES else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadFileScheduling:
+    return GroupScheduling(config, log)
+
+
+class GroupScheduling(LoadFileScheduling):
+    """xdist's file-by-file scheduling with the work units of :func:`worker_group`."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return worker_group(nodeid)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test file that uses a shared fixture and that :func:`worker_group` would not keep with the others."""
+    for item in items:
+        module = item.path.relative_to(TESTS).as_posix()
+        shared = [name for name in getattr(item, "fixturenames", ()) if name in SHARED_FIXTURES]
+        if shared and worker_group(item.nodeid) not in ("engines", *SHARED_PACKAGES):
+            raise pytest.UsageError(f"{module} uses {', '.join(shared)}, built once per pytest worker: add it to "
+                                    "ENGINE_MODULES in lakehouse_tests/conftest.py so that it runs on the worker that "
+                                    "builds it for the other engine modules")
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:
@@ -93,7 +136,7 @@ def pii_key() -> Iterator[bytes]:
 
 @pytest.fixture(scope="session")
 def spark():
-    """The one SparkSession of the test run (Delta enabled, local[2])."""
+    """The one SparkSession of the test process (of each of the two xdist workers in `make test`; Delta, local[2])."""
     return SparkResource(master="local[2]", jars_dir=str(PROJECT_ROOT / ".cache" / "jars"), conf=TEST_SPARK_CONF).get_session()
 
 
