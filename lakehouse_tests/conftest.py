@@ -112,7 +112,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.path.relative_to(TESTS).as_posix()
         shared = [name for name in getattr(item, "fixturenames", ()) if name in SHARED_FIXTURES]
-        if shared and worker_group(item.nodeid) not in ("engines", *SHARED_PACKAGES):
+        if shared and worker_group(item.nodeid) != "engines":
             raise pytest.UsageError(f"{module} uses {', '.join(shared)}, built once per pytest worker: add it to "
                                     "ENGINE_MODULES in lakehouse_tests/conftest.py so that it runs on the worker that "
                                     "builds it for the other engine modules")
