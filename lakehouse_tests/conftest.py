@@ -35,17 +35,20 @@ SMALL_DATA_CONF = {
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
 }
 TEST_SPARK_CONF = {
-    "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g", **SMALL_DATA_CONF,
+    "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g", **SMALL_DATA_CONF, "spark.sql.adaptive.enabled": "false",
 }
 # The Spark JVMs the suite starts in processes of their own (CLI runs, a standalone cluster's drivers and executors, the
-# continuous stream) each live for one short run over tiny data: the JIT's second tier (C2) costs them more CPU
-# compiling than its code saves, on a machine whose two cores the suite keeps busy. C1 only: the concurrent-writers
-# module took 88 s instead of 124 s (twice each, 2026-12-06). Long-lived JVMs (the suite's own session, the Connect
-# server) and the product's runs keep both tiers (lakehouse/resources/spark.py: C1 alone halves a real backfill's pace).
+# continuous stream, the suite's Spark Connect server and the SQL endpoint's Thrift server) each live for one short run
+# or one module over tiny data: the JIT's second tier (C2) costs them more CPU compiling than its code saves, on a
+# machine whose two cores the suite keeps busy. C1 only: the concurrent-writers module took 88 s instead of 124 s (twice
+# each, 2026-12-06); the SQL endpoint's module 86 instead of 104 core-seconds (2026-12-07). The suite's own session and
+# the product's runs keep both tiers (lakehouse/resources/spark.py: C1 alone halves a real backfill's pace).
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+SHORT_JVM_CONF = {
+    **SMALL_DATA_CONF, "spark.driver.extraJavaOptions": f"{SMALL_DATA_CONF['spark.driver.extraJavaOptions']} {C1_ONLY}",
+}
 RUN_PROCESS_CONF = {
-    **TEST_SPARK_CONF, "spark.driver.memory": "1g",
-    "spark.driver.extraJavaOptions": f"{SMALL_DATA_CONF['spark.driver.extraJavaOptions']} -XX:TieredStopAtLevel=1",
-    "spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    **TEST_SPARK_CONF, **SHORT_JVM_CONF, "spark.driver.memory": "1g", "spark.executor.extraJavaOptions": C1_ONLY,
 }
 TEST_PII_KEY = "lakehouse-tests-not-a-secret"
 CONNECT_TOKEN = f"lakehouse-test-{uuid.uuid4().hex}"  # the suite's Connect endpoint's pre-shared token
@@ -149,7 +152,7 @@ def connect_server(tmp_path_factory) -> Iterator[ConnectServer]:
     15-30 s of the suite each time one starts.
     """
     with ConnectServer(port=free_port(), log_file=tmp_path_factory.mktemp("connect") / "spark-connect.log",
-                       conf=SMALL_DATA_CONF, token=CONNECT_TOKEN) as server:
+                       conf=SHORT_JVM_CONF, token=CONNECT_TOKEN) as server:
         yield server
 
 

@@ -1,11 +1,12 @@
 """The same lakehouse on a real Spark standalone cluster: a master and a worker from the pyspark wheel.
 
-:class:`lakehouse.cluster.LocalCluster` (what ``make cluster`` starts) runs on free ports; three
-runs go through the Dagster CLI with ``LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:<port>`` only: two
-days of the sales chain as one single-run backfill, the customer dimension, and the clickstream
-job. Their executors run in the worker's executor JVM. The same runs in local mode, in this
-process (the session's reference_lakehouse), on the same landing zone, give the reference: every table must hold the same rows. The
-cluster stops when the module ends, also when a test failed.
+:class:`lakehouse.cluster.LocalCluster` (what ``make cluster`` starts) runs on free ports. Three runs, pointed at it by
+``LAKEHOUSE_SPARK_MASTER=spark://127.0.0.1:<port>`` alone, go through one process that loads ``lakehouse.definitions``
+from the environment as the Dagster CLI does (``run_jobs.py``: one driver and one executor JVM for the three, where three
+``dagster job execute`` processes would start six): two days of the sales chain as one single-run backfill, the
+customer dimension, and the clickstream job. Their executors run in the worker's executor JVM. The same runs in local
+mode, in this process (the session's reference_lakehouse), on the same landing zone, give the reference: every table
+must hold the same rows. The cluster stops when the module ends, also when a test failed.
 """
 
 import json
@@ -55,11 +56,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def dagster_job(env: dict[str, str], job: str, tags: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "lakehouse.definitions", "-j", job]
-    if tags:
-        command += ["--tags", json.dumps(tags)]
-    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+def run_jobs(env: dict[str, str], plan: list[tuple[str, dict[str, str] | None]]) -> tuple[dict[str, dict], str]:
+    """Each job of ``plan`` with its tags, in one process (``run_jobs.py``): ``{job: {"success", "failure"}}`` and the
+    process's output."""
+    command = [sys.executable, "-m", "lakehouse_tests.test_cluster.run_jobs", json.dumps(plan)]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    output = done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1:] or ["{}"]
+    try:
+        return json.loads(last[0]), output
+    except json.JSONDecodeError:
+        return {}, output
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +92,7 @@ def both(reference_lakehouse: Reference, tmp_path_factory):
                "LAKEHOUSE_START_DATE": FIRST, "LAKEHOUSE_LANDING_SENSORS": "off", "LAKEHOUSE_SPARK_MASTER": cluster.url,
                "LAKEHOUSE_SPARK_CONF": json.dumps({**RUN_PROCESS_CONF, "spark.executor.memory": "1g"})}
         env.pop("LAKEHOUSE_SPARK_REMOTE", None)
-        runs = {job: dagster_job(env, job, tags) for job, tags in
-                (("sales_pipeline", RANGE_TAGS), ("customer_dimension", None), ("clickstream", None))}
+        runs, output = run_jobs(env, [("sales_pipeline", RANGE_TAGS), ("customer_dimension", None), ("clickstream", None)])
         workers = alive_workers(cluster.webui_url)
         applications = sorted(p.name for p in (folder / "work").iterdir())
     finally:
@@ -95,7 +101,7 @@ def both(reference_lakehouse: Reference, tmp_path_factory):
                             [p for p in (port, webui_port) if port_in_use("127.0.0.1", p)])
 
     assert all(run.success for run in reference_lakehouse.runs.values())
-    yield on_cluster, local, runs, workers, applications, cluster_state
+    yield on_cluster, local, (runs, output), workers, applications, cluster_state
 
 
 # Columns that record the run itself (which run logged a change-feed file, and when): they differ between any
@@ -116,16 +122,17 @@ def test_make_cluster_starts_a_master_and_a_worker_and_cluster_stop_ends_them(bo
 
 
 def test_every_run_succeeds_on_the_cluster(both):
-    _, _, runs, workers, _, _ = both
+    _, _, (runs, output), workers, _, _ = both
+    assert sorted(runs) == ["clickstream", "customer_dimension", "sales_pipeline"], output[-3000:]
     for job, run in runs.items():
-        assert run.returncode == 0, (job, run.stdout[-3000:], run.stderr[-3000:])
+        assert run["success"], (job, run["failure"], output[-3000:])
     assert workers == 1
 
 
 def test_the_runs_executors_ran_on_the_worker(both):
-    # The worker keeps a folder per application (one per run, each its own driver) with its executors' logs.
-    _, _, runs, _, applications, _ = both
-    assert len(applications) == len(runs), applications
+    # The worker keeps a folder per application (the runs' one driver) with its executors' logs.
+    _, _, (_, output), _, applications, _ = both
+    assert len(applications) == 1, (applications, output[-3000:])
     assert all(name.startswith("app-") for name in applications)
 
 

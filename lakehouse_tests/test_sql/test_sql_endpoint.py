@@ -30,12 +30,12 @@ from lakehouse.servers import port_in_use
 from lakehouse.settings import LakehouseSettings
 from lakehouse.sql import Pass, Registrar, SqlEndpointError, ThriftServer, column_comment, described, run
 from lakehouse.tables.registry import PII, Table
-from lakehouse_tests.conftest import SMALL_DATA_CONF, free_port
+from lakehouse_tests.conftest import SHORT_JVM_CONF, free_port
 from lakehouse_tests.lakehouse_runner import LakehouseRunner
 from lakehouse_tests.test_e2e.processes import session_members
 
 FIRST, LAST = "2025-01-01", "2025-01-02"
-SERVER_CONF = {**SMALL_DATA_CONF, "spark.driver.memory": "1g", "spark.sql.shuffle.partitions": "2",
+SERVER_CONF = {**SHORT_JVM_CONF, "spark.driver.memory": "1g", "spark.sql.shuffle.partitions": "2",
                "spark.default.parallelism": "2"}
 
 
