@@ -13,15 +13,17 @@ from pathlib import Path
 
 from lakehouse.settings import PROJECT_ROOT
 from lakehouse.streaming import run_bronze_clickstream
+from lakehouse_tests.conftest import RUN_PROCESS_CONF
 
 FILES = 20
 KILLED_RUN = """
+import json
 import sys
 from lakehouse.resources import SparkResource
 from lakehouse.streaming import run_bronze_clickstream
 
-source, table, rejects, checkpoint, jars = sys.argv[1:]
-conf = {"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "1", "spark.driver.memory": "1g"}
+source, table, rejects, checkpoint, jars, conf = sys.argv[1:]
+conf = {**json.loads(conf), "spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "1"}
 spark = SparkResource(master="local[1]", jars_dir=jars, conf=conf).get_session()
 run_bronze_clickstream(spark, source, table, rejects, checkpoint, max_files_per_trigger=1)
 """
@@ -60,7 +62,8 @@ def table_writes(table: Path) -> int:
 def test_kill_between_write_and_checkpoint_commit_then_rerun_stores_every_event_once(spark, tmp_path):
     source, table, rejects, checkpoint = (tmp_path / name for name in ("landing", "bronze", "rejects", "cp"))
     ids = land_files(source)
-    args = [str(p) for p in (source, table, rejects, checkpoint)] + [str(PROJECT_ROOT / ".cache" / "jars")]
+    args = [str(p) for p in (source, table, rejects, checkpoint)] + [str(PROJECT_ROOT / ".cache" / "jars"),
+                                                                     json.dumps(RUN_PROCESS_CONF)]
     with open(tmp_path / "killed_run.log", "w") as log:
         process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, *args], cwd=PROJECT_ROOT, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
