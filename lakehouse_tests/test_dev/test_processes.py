@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 from lakehouse.dev.processes import Proc, family, process_table
 
@@ -34,7 +35,13 @@ def test_process_table_reads_ids_and_the_environment_a_process_was_started_with(
     env = {**os.environ, "LAKEHOUSE_DEV_TEST": "marker-123"}
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env, start_new_session=True)
     try:
+        # Popen returns once the child's exec has closed its descriptors; the kernel sets the new program's argument and
+        # environment pointers a moment later, and /proc shows them empty until then (seen once in CI under load).
+        deadline = time.monotonic() + 10
         table = process_table(b"LAKEHOUSE_DEV_TEST=marker-123")
+        while not table[child.pid].argv and time.monotonic() < deadline:
+            time.sleep(0.01)
+            table = process_table(b"LAKEHOUSE_DEV_TEST=marker-123")
         assert table[child.pid].marked and table[child.pid].ppid == os.getpid()
         assert table[child.pid].pgid == table[child.pid].sid == child.pid  # setsid: leader of its own session
         assert not table[os.getpid()].marked
