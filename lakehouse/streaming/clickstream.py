@@ -115,7 +115,8 @@ class StreamRun:
         run.report().metadata()
     """
 
-    def __init__(self, name: str, start: Callable[[Callable[[DataFrame, int], None]], StreamingQuery],
+    def __init__(self, session: SparkSession, name: str,
+                 start: Callable[[Callable[[DataFrame, int], None]], StreamingQuery],
                  write: Callable[[DataFrame, int], dict]) -> None:
         if is_remote():  # Connect would fail pickling write_batch (a lock); say why instead
             raise RuntimeError(
@@ -136,6 +137,7 @@ class StreamRun:
             try:
                 counts = write(frame, batch_id)
             finally:
+                _reactivate(session)
                 self._between_batches.set()
             with self._lock:
                 self._batches[batch_id] = counts
@@ -211,6 +213,18 @@ class StreamRun:
             self._progress[p["batchId"]] = entry
 
 
+def _reactivate(session: SparkSession) -> None:
+    """Make ``session`` (the run's) PySpark's active session again after a batch.
+
+    A batch's DataFrame belongs to the stream's clone of the run's session, and a DataFrame created from that clone
+    (the rejects of refused files) makes the clone the process's active session: PySpark's ``createDataFrame`` sets it.
+    Every later ``SparkResource.get_session()`` of the run (its check steps) or of a test process would then get the
+    clone, with the stream's settings (adaptive execution off) instead of the run's. Creating an empty DataFrame from
+    ``session`` is PySpark's public way back (no job runs).
+    """
+    session.createDataFrame([], "reactivated INT")
+
+
 def run_bronze_clickstream(
     spark: SparkSession,
     source_dir: str,
@@ -272,6 +286,7 @@ def start_bronze_clickstream(
     )
 
     return StreamRun(
+        spark,
         "bronze_clickstream",
         _starter(texts, checkpoint, trigger, output_mode="append"),
         lambda batch, _batch_id: _write_bronze(batch, table, rejects, source_dir),
@@ -407,6 +422,7 @@ def start_hourly_events(
     )
 
     return StreamRun(
+        spark,
         "hourly_events",
         _starter(hourly, checkpoint, trigger, output_mode="update"),
         lambda counts, _batch_id: _write_gold(counts, gold_table),

@@ -17,6 +17,7 @@ import dagster as dg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyspark.sql import SparkSession
 
 from lakehouse import delta, tables
 from lakehouse.assets.bronze import CDC_EVENT_KEY, CDC_SCHEMA, SALES_SCHEMA
@@ -263,3 +264,6 @@ def test_the_clickstream_stream_stores_nothing_of_a_refused_file(spark, tmp_path
     assert set(stored) == {("a.json", 2), ("b.json", 0), ("c.json", 0)}
     assert "outside the landing zone" in stored[("c.json", 0)]["_reject_reason"] and stored[("c.json", 0)]["_raw_line"] is None
     assert "gzip" in stored[("b.json", 0)]["_reject_reason"]
+    # The refused files' rejects were created from the batch's session (the stream's clone of the run's): the run's
+    # own session is the active one again, for the steps after the stream (and the tests after this one).
+    assert SparkSession.getActiveSession() is spark
