@@ -47,7 +47,7 @@ from pyspark.sql.connect.proto import base_pb2, base_pb2_grpc, relations_pb2
 
 from lakehouse import jvm
 from lakehouse.jars import delta_jars
-from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, SMALL_MACHINE_CONF
+from lakehouse.resources.spark import DELTA_CONF, LAKEHOUSE_CONF, PYTHON_DAEMON_CONF, SMALL_MACHINE_CONF
 from lakehouse.servers import ServerProcess, interrupt_on_signals
 from lakehouse.settings import PROJECT_ROOT, spark_conf_from
 
@@ -79,7 +79,7 @@ def redact(url: str) -> str:
 
 def server_conf(port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, conf: Mapping[str, str] | None = None) -> dict[str, str]:
     """The Spark settings the server starts with: the lakehouse's session settings, the gRPC binding, then ``conf``."""
-    settings = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF,
+    settings = {**SMALL_MACHINE_CONF, **LAKEHOUSE_CONF, **DELTA_CONF, **PYTHON_DAEMON_CONF,  # its workers: this Python
                 "spark.connect.grpc.binding.address": host, "spark.connect.grpc.binding.port": str(port), **(conf or {})}
     return jvm.with_archive(settings)  # the class archive (lakehouse.jvm)
 

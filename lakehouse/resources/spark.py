@@ -68,6 +68,10 @@ SMALL_MACHINE_CONF = {
 # 50.0 s with the default JIT (the performance issue's figures); one day took 44.0 s and 21.7 s against
 # 48.7 s and 30.3 s. Backfills matter more than a few seconds on one day, so the default JIT stays.
 
+# Spark's Python workers (the lakehouse's UDFs: customer tokens, erasure suppression) from PySpark's daemon without its
+# fixed costs per task (see lakehouse.pyspark_daemon), where the workers run this installation: Spark on this host.
+PYTHON_DAEMON_CONF = {"spark.python.daemon.module": "lakehouse.pyspark_daemon"}
+
 # Settings the lakehouse's correctness relies on, whatever the machine.
 LAKEHOUSE_CONF = {
     "spark.sql.session.timeZone": "UTC",
@@ -179,7 +183,9 @@ class SparkResource(dg.ConfigurableResource):
         if self.jars_dir:
             conf["spark.jars"] = ",".join(str(p) for p in delta_jars(Path(self.jars_dir)))
         on_this_host = self.master.startswith("local") or urlparse(self.master).hostname in LOOPBACK
-        if not on_this_host:
+        if on_this_host:
+            conf.update(PYTHON_DAEMON_CONF)
+        else:
             # Executors on other hosts connect back to the driver: it must not listen on loopback only.
             for key in ("spark.driver.host", "spark.driver.bindAddress"):
                 conf.pop(key)
