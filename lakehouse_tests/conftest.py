@@ -36,16 +36,25 @@ SMALL_DATA_CONF = {
 }
 # Adaptive query execution off as well: on tables of tens of rows its re-planning between stages costs more than it
 # saves (the customer-dimension module 108 s -> 97 s alone, 2026-12-07; a small gain, measured once).
+# The JIT's second tier (C2) compiles a method after four times the default calls and loops: in the suite's own session
+# C2 took a quarter of the JVM's CPU, compiling code that a module then runs a few thousand times. Five in-process
+# modules in one session (2026-12-07, 2 cores, per-thread CPU from /proc): C2 71 -> 41 s, the JVM 279 -> 254 s, busy
+# core-seconds 324 -> 299, wall time unchanged (235 s); ten times the defaults saved no more CPU and took 8 s longer.
+C2_LATER = ("-XX:Tier4InvocationThreshold=20000 -XX:Tier4MinInvocationThreshold=3000 -XX:Tier4CompileThreshold=40000 "
+            "-XX:Tier4BackEdgeThreshold=160000")
 TEST_SPARK_CONF = {
     "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.memory": "2g", **SMALL_DATA_CONF,
     "spark.sql.adaptive.enabled": "false",
+    "spark.driver.extraJavaOptions": f"{SMALL_DATA_CONF['spark.driver.extraJavaOptions']} {C2_LATER}",
 }
 # The Spark JVMs the suite starts in processes of their own (CLI runs, a standalone cluster's drivers and executors, the
 # continuous stream, the suite's Spark Connect server and the SQL endpoint's Thrift server) each live for one short run
 # or one module over tiny data: the JIT's second tier (C2) costs them more CPU compiling than its code saves, on a
 # machine whose two cores the suite keeps busy. C1 only: the concurrent-writers module took 88 s instead of 124 s (twice
-# each, 2026-12-06); the SQL endpoint's module 86 instead of 104 core-seconds (2026-12-07). The suite's own session and
-# the product's runs keep both tiers (lakehouse/resources/spark.py: C1 alone halves a real backfill's pace).
+# each, 2026-12-06); the SQL endpoint's module 86 instead of 104 core-seconds (2026-12-07). The suite's own session keeps
+# both tiers (C1 alone: the five modules above took 340 s and 464 core-seconds, its code cache swept all the while; with
+# a 512 MB cache 283 s and 337) and the product's runs too (lakehouse/resources/spark.py: C1 alone halves a real
+# backfill's pace).
 C1_ONLY = "-XX:TieredStopAtLevel=1"
 SHORT_JVM_CONF = {
     **SMALL_DATA_CONF, "spark.driver.extraJavaOptions": f"{SMALL_DATA_CONF['spark.driver.extraJavaOptions']} {C1_ONLY}",
