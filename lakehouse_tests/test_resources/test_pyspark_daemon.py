@@ -50,7 +50,8 @@ def test_an_archive_is_read_again_only_when_it_changed(tmp_path, monkeypatch):
     pyspark_daemon._invalidate_if_changed(importer)
     assert len(reads) == 2
     monkeypatch.syspath_prepend(str(archive))
-    sys.path_importer_cache[str(archive)] = importer
-    monkeypatch.delitem(sys.modules, "lakehouse_probe_other", raising=False)
-    assert importlib.import_module("lakehouse_probe_other").VALUE == 3
-    monkeypatch.delitem(sys.modules, "lakehouse_probe_other")
+    monkeypatch.setitem(sys.path_importer_cache, str(archive), importer)
+    try:
+        assert importlib.import_module("lakehouse_probe_other").VALUE == 3
+    finally:
+        sys.modules.pop("lakehouse_probe_other", None)
