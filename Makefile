@@ -5,7 +5,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: setup dev test lint checks generate bench lock clean cluster cluster-stop sql catalog
+.PHONY: setup dev test lint lint-only checks generate bench lock clean cluster cluster-stop sql catalog
 
 setup:
 	@scripts/setup.sh
@@ -21,12 +21,17 @@ dev: setup
 # (the suite's Connect server and reference lakehouse, the end-to-end package's make dev) on the same one
 # (lakehouse_tests/conftest.py::worker_group). One process leaves a core idle a third of the time (README, Tests).
 # PYTEST_WORKERS=0 runs the suite in one process.
+# Setup builds the JVM class archive while the lint runs (scripts/build_archive_while.sh), not before it.
 PYTEST_WORKERS ?= 2
-test: setup lint
+test:
+	@LAKEHOUSE_SETUP_ARCHIVE=later scripts/setup.sh
+	@scripts/build_archive_while.sh $(MAKE) --no-print-directory lint-only
 	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # ruff (style, imports, likely bugs) and pyright (types), configured in pyproject.toml; both must be clean.
-lint: setup
+lint: setup lint-only
+
+lint-only:
 	.venv/bin/ruff check .
 	.venv/bin/pyright
 

@@ -68,10 +68,14 @@ say "Delta JARs ready in .cache/jars"
 
 # --- JVM class archive (lakehouse/jvm.py): Spark's and Delta's classes pre-parsed, so each cold JVM starts faster.
 # Built once per Java, pyspark and Delta version (about a minute); runs work without it, so a failure only warns.
-if ! archive=$(.venv/bin/python -m lakehouse.jvm 2>&1); then
-  say "warning: no JVM class archive ($archive); runs start their JVMs without it"
-else
-  say "JVM class archive ready: $archive"
+# LAKEHOUSE_SETUP_ARCHIVE=later leaves it to the caller: `make test` builds it while the lint runs
+# (scripts/build_archive_while.sh).
+if [ "${LAKEHOUSE_SETUP_ARCHIVE:-now}" != later ]; then
+  if ! archive=$(.venv/bin/python -m lakehouse.jvm 2>&1); then
+    say "warning: no JVM class archive ($archive); runs start their JVMs without it"
+  else
+    say "JVM class archive ready: $archive"
+  fi
 fi
 
 # --- sample landing zone and Dagster home --------------------------------------------
